@@ -856,6 +856,7 @@ static void *client_main(void *arg)
 			fprintf(stderr, "echo: conn %d: failed to receive reply %llu: %s\n",
 				c->id, (unsigned long long)seq,
 				n == 0 ? "server closed the connection" :
+				n == -EPIPE ? "server closed the connection mid-reply" :
 				n == -ETIMEDOUT ? "timed out (does the server use the same --size?)" :
 				strerror(-n));
 			goto fail;
