@@ -89,9 +89,9 @@ start_server() {
 
 # wait_listening VARIANT — sets port[VARIANT] once the server listens.
 wait_listening() {
-	local v=$1 i p
+	local v=$1 _ p
 	# Pools of up to 4 x 64 MiB are touched first; 30 s bounds a hang.
-	for i in $(seq 300); do
+	for _ in $(seq 300); do
 		p=$(awk '/^listening on /{print $3; exit}' "$tmp/$v.out")
 		if [ -n "$p" ]; then
 			port[$v]=$p

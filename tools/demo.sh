@@ -40,13 +40,13 @@ trap 'exit 130' INT TERM HUP
 # start_server NAME CMD... — start a server on a kernel-chosen port; sets
 # srv_pid and port, or fails showing the server's stderr.
 start_server() {
-	local name=$1 i
+	local name=$1 _
 	shift
 	"$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
 	srv_pid=$!
 	port=
 	# Pool allocation takes a moment; 20 s bounds a server that hangs.
-	for i in $(seq 200); do
+	for _ in $(seq 200); do
 		port=$(awk '/^listening on /{print $3; exit}' "$tmp/$name.out")
 		[ -n "$port" ] && return 0
 		if ! kill -0 "$srv_pid" 2>/dev/null; then
