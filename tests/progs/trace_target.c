@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: MIT
+/*
+ * trace_target - a program with known IO copy call sites, for zio-trace.
+ *
+ * A forked child (not traced: another mm) sends ROUNDS x IN_SIZE bytes
+ * over a socketpair; the parent receives each block with one recv and:
+ *   copy_a     memcpy   IN_SIZE bytes of the input        (app, elidable)
+ *   copy_b     memmove  B_SIZE bytes of copy_a's output   (app chain, elidable)
+ *   copy_small memcpy   SMALL_SIZE bytes of the input     (app, below threshold)
+ *   copy_noio  memcpy   NOIO_SIZE bytes of non-IO data    (not counted)
+ *   emit_out   write    copy_b's output to /dev/null      (iostack)
+ *   emit_noio  write    non-IO data to /dev/null          (not counted)
+ * so zio-trace must report, per site, ROUNDS calls and ROUNDS x size bytes.
+ * Built with -fno-builtin: every copy is a call to libc.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define ROUNDS 3
+#define IN_SIZE (256 * 1024)
+#define B_SIZE (100 * 1024)
+#define B_OFF 4096
+#define SMALL_SIZE 1000
+#define NOIO_SIZE (200 * 1024)
+
+static char in[ROUNDS][IN_SIZE];
+static char mid[ROUNDS][IN_SIZE];
+static char out[ROUNDS][B_SIZE];
+static char small[ROUNDS][SMALL_SIZE];
+static char noio_src[NOIO_SIZE];
+static char noio_dst[ROUNDS][NOIO_SIZE];
+
+/* The asm after each call keeps it from becoming a tail call, so the
+ * return address - the call site zio-trace reports - is in here; noipa
+ * keeps gcc from folding the identical bodies into one (ICF) or cloning
+ * them (constprop), which would rename or merge the sites. */
+#ifdef __clang__
+#define SITE __attribute__((noinline))
+#else
+#define SITE __attribute__((noipa))
+#endif
+SITE static void copy_a(void *d, const void *s, size_t n)
+{
+	memcpy(d, s, n);
+	__asm__ volatile("" ::: "memory");
+}
+
+SITE static void copy_b(void *d, const void *s, size_t n)
+{
+	memmove(d, s, n);
+	__asm__ volatile("" ::: "memory");
+}
+
+SITE static void copy_small(void *d, const void *s,
+						 size_t n)
+{
+	memcpy(d, s, n);
+	__asm__ volatile("" ::: "memory");
+}
+
+SITE static void copy_noio(void *d, const void *s,
+						size_t n)
+{
+	memcpy(d, s, n);
+	__asm__ volatile("" ::: "memory");
+}
+
+SITE static int emit_out(int fd, const void *b, size_t n)
+{
+	ssize_t r = write(fd, b, n);
+
+	__asm__ volatile("" ::: "memory");
+	return r == (ssize_t)n ? 0 : -1;
+}
+
+SITE static int emit_noio(int fd, const void *b,
+					       size_t n)
+{
+	ssize_t r = write(fd, b, n);
+
+	__asm__ volatile("" ::: "memory");
+	return r == (ssize_t)n ? 0 : -1;
+}
+
+static int sender(int fd)
+{
+	static char buf[IN_SIZE];
+	size_t i, off;
+	ssize_t n;
+	int r;
+
+	for (r = 0; r < ROUNDS; r++) {
+		for (i = 0; i < sizeof(buf); i++)
+			buf[i] = (char)(i * 7 + r);
+		for (off = 0; off < sizeof(buf); off += n) {
+			n = send(fd, buf + off, sizeof(buf) - off, 0);
+			if (n <= 0)
+				return 1;
+		}
+	}
+	return 0;
+}
+
+int main(void)
+{
+	int sv[2], null_fd, r, st;
+	size_t i;
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+		return perror("socketpair"), 1;
+	pid = fork();
+	if (pid < 0)
+		return perror("fork"), 1;
+	if (pid == 0) {
+		close(sv[0]);
+		_exit(sender(sv[1]));
+	}
+	close(sv[1]);
+	null_fd = open("/dev/null", O_WRONLY);
+	if (null_fd < 0)
+		return perror("open /dev/null"), 1;
+	for (i = 0; i < sizeof(noio_src); i++)
+		noio_src[i] = (char)i;
+
+	for (r = 0; r < ROUNDS; r++) {
+		size_t got;
+		ssize_t n;
+
+		for (got = 0; got < IN_SIZE; got += n) {
+			n = recv(sv[0], in[r] + got, IN_SIZE - got, MSG_WAITALL);
+			if (n <= 0)
+				return perror("recv"), 1;
+		}
+		copy_a(mid[r], in[r], IN_SIZE);
+		copy_b(out[r], mid[r] + B_OFF, B_SIZE);
+		copy_small(small[r], in[r] + 8192, SMALL_SIZE);
+		copy_noio(noio_dst[r], noio_src, NOIO_SIZE);
+		if (emit_out(null_fd, out[r], B_SIZE) ||
+		    emit_noio(null_fd, noio_dst[r], NOIO_SIZE))
+			return perror("write"), 1;
+	}
+	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) ||
+	    WEXITSTATUS(st))
+		return fprintf(stderr, "sender failed\n"), 1;
+	/* the data arrived intact through both copies */
+	for (r = 0; r < ROUNDS; r++)
+		for (i = 0; i < B_SIZE; i++)
+			if (out[r][i] != (char)((i + B_OFF) * 7 + r))
+				return fprintf(stderr, "bad data\n"), 1;
+	printf("trace_target: ok\n");
+	return 0;
+}

@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * trace_sym.h - process maps and ELF symbols for zio-trace.
+ *
+ * zio_maps: a snapshot of /proc/PID/maps (file-backed mappings only),
+ * taken while the process lives, so that call sites can be symbolised
+ * after it has exited.
+ * zio_elf: the function symbols of one ELF file, from .symtab when the
+ * file has one, else from .dynsym (stripped Debian binaries), plus its
+ * PT_LOAD segments and the PLT slots' symbol names.
+ */
+#ifndef ZIO_TRACE_SYM_H
+#define ZIO_TRACE_SYM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct zio_map {
+	uint64_t start;
+	uint64_t end;
+	uint64_t pgoff;
+	dev_t dev;
+	ino_t ino;
+	bool exec;
+	char *path;
+};
+
+struct zio_maps {
+	struct zio_map *maps;
+	size_t nr;
+};
+
+/* Reads /proc/PID/maps.  Returns NULL plus errno on failure. */
+struct zio_maps *zio_maps__load(pid_t pid);
+void zio_maps__free(struct zio_maps *m);
+/* Returns the mapping that holds addr, or NULL. */
+const struct zio_map *zio_maps__find(const struct zio_maps *m, uint64_t addr);
+/* Returns the first mapping whose file's base name starts with prefix
+ * (e.g. "libc.so"), or NULL. */
+const struct zio_map *zio_maps__find_file(const struct zio_maps *m,
+					  const char *prefix);
+
+enum zio_sym_type {
+	ZIO_SYM_FUNC = 0,
+	ZIO_SYM_IFUNC = 1,	/* value is the resolver, not the code */
+};
+
+struct zio_sym {
+	uint64_t addr;		/* ELF virtual address */
+	uint64_t size;
+	int type;		/* enum zio_sym_type */
+	const char *name;	/* owned by the zio_elf */
+};
+
+struct zio_elf;
+
+/* Loads the symbols of path.  Returns NULL plus errno on failure. */
+struct zio_elf *zio_elf__open(const char *path);
+void zio_elf__close(struct zio_elf *e);
+/* Whether the symbols came from .symtab (false: .dynsym only). */
+bool zio_elf__has_symtab(const struct zio_elf *e);
+/* Converts a file offset to an ELF virtual address and back.
+ * Return 0 on success, -ENOENT when no PT_LOAD segment holds it. */
+int zio_elf__off_to_addr(const struct zio_elf *e, uint64_t off, uint64_t *addr);
+int zio_elf__addr_to_off(const struct zio_elf *e, uint64_t addr, uint64_t *off);
+/* Returns the function symbol that contains addr, or NULL. */
+const struct zio_sym *zio_elf__sym_at(const struct zio_elf *e, uint64_t addr);
+/* Calls cb for every function symbol named name (every symbol version). */
+void zio_elf__for_each_named(const struct zio_elf *e, const char *name,
+			     void (*cb)(const struct zio_sym *s, void *arg),
+			     void *arg);
+/*
+ * Names the function that the call instruction ending at addr (a return
+ * address) calls through the PLT or the GOT, e.g. "memmove" for
+ * "call memmove@plt".  Returns the name (owned by e) or NULL when the
+ * call is direct, indirect through a register, or not recognised.
+ */
+const char *zio_elf__plt_callee(const struct zio_elf *e, uint64_t ret_addr);
+
+/* Symbolisation of addresses in a process: maps + a cache of ELF files. */
+struct zio_syms;
+
+struct zio_syms *zio_syms__new(void);
+void zio_syms__free(struct zio_syms *s);
+/* Returns the cached zio_elf of path (opening it once), or NULL. */
+struct zio_elf *zio_syms__elf(struct zio_syms *s, const char *path);
+/*
+ * Writes "function+0xoff" (or "binary+0xaddr" when no symbol covers it)
+ * to buf, and the binary's base name to bin.  ip is a return address.
+ * Returns 0, or -ENOENT when no mapping of maps holds ip (buf then holds
+ * "0x<ip>").
+ */
+int zio_syms__symbolise(struct zio_syms *s, const struct zio_maps *maps,
+			uint64_t ip, char *buf, size_t sz, char *bin,
+			size_t binsz);
+/* Names the PLT callee of the call that returns to ip (see
+ * zio_elf__plt_callee), or NULL. */
+const char *zio_syms__plt_callee(struct zio_syms *s,
+				 const struct zio_maps *maps, uint64_t ip);
+
+#endif /* ZIO_TRACE_SYM_H */

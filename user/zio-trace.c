@@ -1,0 +1,875 @@
+// SPDX-License-Identifier: MIT
+/*
+ * zio-trace - the IO copy call sites of an unmodified program.
+ *
+ * Uprobes on the traced process's libc follow IO data from the input
+ * calls (read, recv, ...) through copies (memcpy, memmove, ...) to the
+ * output calls (write, send, ...) (see bpf/trace.bpf.c); at the end the
+ * tool prints, per call site, how many copies of IO data it made, like
+ * the "IO copy call sites" table of the zIO paper (OSDI '22), and how
+ * many of them zio would elide at the given threshold.  No zio runtime
+ * is involved.  Layout follows bcc's libbpf-tools/opensnoop.c.
+ *
+ * memcpy and friends are IFUNCs in glibc: their .dynsym value is the
+ * resolver, which runs once per process at relocation, so a probe there
+ * sees no copies.  zio-trace asks its own dynamic linker for the
+ * implementation (dlsym runs the resolver) and probes that file offset in
+ * the target's libc when it is the same file (same device and inode) on
+ * the same CPU, hence the same choice (e.g. __memmove_avx512_unaligned_erms
+ * for both memcpy and memmove).  Entry points that share an
+ * implementation are probed once; the _chk variants, which fall through
+ * into it, are deduplicated in BPF.  The FUNC column names the function
+ * the program called, read from the PLT slot its call goes through.
+ */
+#include <argp.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "trace.h"
+#include "trace.skel.h"
+#include "lib/trace_sym.h"
+
+#define MAX_LINKS 64
+
+static struct env {
+	pid_t pid;
+	long duration;
+	__u64 threshold;
+	__u64 min_input;
+	bool verbose;
+	bool json;
+	char **argv;		/* -- PROGRAM ARGS */
+} env = {
+	.threshold = ZIO_TRACE_THRESHOLD_DEFAULT,
+	.min_input = 1,
+};
+
+const char *argp_program_version = "zio-trace 0.1";
+const char argp_program_doc[] =
+"Find the IO copy call sites of an unmodified program.\n"
+"\n"
+"USAGE: zio-trace [-v] [-j] [-d DURATION] [--threshold BYTES] "
+"[-p PID | -- PROGRAM [ARGS...]]\n"
+"\v"
+"EXAMPLES:\n"
+"    zio-trace -- ./server      # trace a program until it exits\n"
+"    zio-trace -p 181           # trace PID 181 until Ctrl-C\n"
+"    zio-trace -p 181 -d 10     # trace PID 181 for 10 seconds\n"
+"    zio-trace --threshold 65536 -p 181  # count copies >= 64 KiB as elidable\n"
+"    zio-trace -j -- ./server   # print the table as JSON\n"
+"\n"
+"KIND app: a copy of IO data inside the program; iostack: IO data handed to\n"
+"an output call (the kernel copies it).  BYTES of an app site are its copy\n"
+"sizes, of an iostack site the IO bytes output; IO-SHARE is BYTES over the\n"
+"bytes of IO input; ELIDABLE counts the app copies >= the threshold.\n";
+
+enum {
+	OPT_THRESHOLD = 0x100,
+	OPT_MIN_INPUT,
+};
+
+static const struct argp_option opts[] = {
+	{ "pid", 'p', "PID", 0, "Trace this process", 0 },
+	{ "duration", 'd', "DURATION", 0, "Trace for this many seconds", 0 },
+	{ "threshold", OPT_THRESHOLD, "BYTES", 0,
+	  "Copies of at least BYTES are elidable (default 16384)", 0 },
+	{ "min-input", OPT_MIN_INPUT, "BYTES", 0,
+	  "Ignore input calls returning fewer bytes (default 1)", 0 },
+	{ "json", 'j', NULL, 0, "Print JSON instead of a table", 0 },
+	{ "verbose", 'v', NULL, 0, "Verbose debug output", 0 },
+	{ NULL, 'h', NULL, OPTION_HIDDEN, "Show the full help", 0 },
+	{},
+};
+
+static int parse_long(const char *arg, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static error_t parse_arg(int key, char *arg, struct argp_state *state)
+{
+	long v;
+
+	switch (key) {
+	case 'h':
+		argp_state_help(state, stderr, ARGP_HELP_STD_HELP);
+		break;
+	case 'v':
+		env.verbose = true;
+		break;
+	case 'j':
+		env.json = true;
+		break;
+	case 'p':
+		if (parse_long(arg, 1, INT_MAX, &v)) {
+			fprintf(stderr, "zio-trace: invalid PID: %s\n", arg);
+			argp_usage(state);
+		}
+		env.pid = v;
+		break;
+	case 'd':
+		if (parse_long(arg, 1, INT_MAX, &v)) {
+			fprintf(stderr, "zio-trace: invalid duration: %s\n", arg);
+			argp_usage(state);
+		}
+		env.duration = v;
+		break;
+	case OPT_THRESHOLD:
+	case OPT_MIN_INPUT:
+		if (parse_long(arg, 1, LONG_MAX, &v)) {
+			fprintf(stderr, "zio-trace: invalid size: %s\n", arg);
+			argp_usage(state);
+		}
+		if (key == OPT_THRESHOLD)
+			env.threshold = v;
+		else
+			env.min_input = v;
+		break;
+	case ARGP_KEY_ARGS:
+		env.argv = state->argv + state->next;
+		break;
+	case ARGP_KEY_END:
+		if (!env.pid == !env.argv) {
+			fprintf(stderr,
+				"zio-trace: give either -p PID or -- PROGRAM\n");
+			argp_usage(state);
+		}
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+static int libbpf_print_fn(enum libbpf_print_level level, const char *format,
+			   va_list args)
+{
+	if (level == LIBBPF_DEBUG && !env.verbose)
+		return 0;
+	return vfprintf(stderr, format, args);
+}
+
+static volatile sig_atomic_t exiting;
+static volatile sig_atomic_t timed_out;
+
+static void sig_int(int signo)
+{
+	exiting++;
+}
+
+static void sig_alarm(int signo)
+{
+	timed_out = 1;
+}
+
+static void sig_chld(int signo)
+{
+}
+
+/* ---------------------------------------------------------------- probes */
+
+struct probe_spec {
+	const char *name;
+	enum zio_trace_fn fn;
+	enum zio_trace_argstyle style;
+	bool out;
+	bool copy;
+	bool chk;
+};
+
+static const struct probe_spec probe_specs[] = {
+	{ "memcpy",	   ZIO_FN_MEMCPY,      0,	    0, 1, 0 },
+	{ "memmove",	   ZIO_FN_MEMMOVE,     0,	    0, 1, 0 },
+	{ "mempcpy",	   ZIO_FN_MEMPCPY,     0,	    0, 1, 0 },
+	{ "__memcpy_chk",  ZIO_FN_MEMCPY_CHK,  0,	    0, 1, 1 },
+	{ "__memmove_chk", ZIO_FN_MEMMOVE_CHK, 0,	    0, 1, 1 },
+	{ "read",	   ZIO_FN_READ,	       ZIO_ARG_BUF, 0, 0, 0 },
+	{ "pread64",	   ZIO_FN_PREAD64,     ZIO_ARG_BUF, 0, 0, 0 },
+	{ "recv",	   ZIO_FN_RECV,	       ZIO_ARG_BUF, 0, 0, 0 },
+	{ "recvfrom",	   ZIO_FN_RECVFROM,    ZIO_ARG_BUF, 0, 0, 0 },
+	{ "readv",	   ZIO_FN_READV,       ZIO_ARG_IOV, 0, 0, 0 },
+	{ "preadv",	   ZIO_FN_PREADV,      ZIO_ARG_IOV, 0, 0, 0 },
+	{ "recvmsg",	   ZIO_FN_RECVMSG,     ZIO_ARG_MSG, 0, 0, 0 },
+	{ "write",	   ZIO_FN_WRITE,       ZIO_ARG_BUF, 1, 0, 0 },
+	{ "pwrite64",	   ZIO_FN_PWRITE64,    ZIO_ARG_BUF, 1, 0, 0 },
+	{ "send",	   ZIO_FN_SEND,	       ZIO_ARG_BUF, 1, 0, 0 },
+	{ "sendto",	   ZIO_FN_SENDTO,      ZIO_ARG_BUF, 1, 0, 0 },
+	{ "writev",	   ZIO_FN_WRITEV,      ZIO_ARG_IOV, 1, 0, 0 },
+	{ "pwritev",	   ZIO_FN_PWRITEV,     ZIO_ARG_IOV, 1, 0, 0 },
+	{ "sendmsg",	   ZIO_FN_SENDMSG,     ZIO_ARG_MSG, 1, 0, 0 },
+};
+
+static const char *fn_name(__u32 fn)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(probe_specs) / sizeof(probe_specs[0]); i++)
+		if (probe_specs[i].fn == fn)
+			return probe_specs[i].name;
+	return "?";
+}
+
+struct tracer {
+	struct trace_bpf *skel;
+	struct bpf_link *links[MAX_LINKS];
+	int nr_links;
+	__u64 attached[MAX_LINKS];	/* file offsets, to probe each once */
+	int nr_attached;
+	const char *libc_path;		/* path to attach to */
+	struct zio_elf *libc;
+	struct zio_maps *self_maps;
+	const struct zio_map *self_libc;
+	const struct zio_map *target_libc;
+	bool same_libc;
+	void *self_handle;		/* our libc, for IFUNC resolution */
+};
+
+struct offset_req {
+	struct tracer *t;
+	const struct probe_spec *spec;
+	__u64 offs[4];
+	int nr;
+};
+
+static void add_offset(struct offset_req *r, __u64 off)
+{
+	int i;
+
+	for (i = 0; i < r->nr; i++)
+		if (r->offs[i] == off)
+			return;
+	if (r->nr < (int)(sizeof(r->offs) / sizeof(r->offs[0])))
+		r->offs[r->nr++] = off;
+}
+
+/* One .dynsym entry of the wanted name (every version: old binaries
+ * call memcpy@GLIBC_2.2.5, a plain function, new ones the IFUNC). */
+static void collect_offset(const struct zio_sym *s, void *arg)
+{
+	struct offset_req *r = arg;
+	struct tracer *t = r->t;
+	const struct zio_map *m;
+	uint64_t off;
+	void *addr;
+
+	if (s->type == ZIO_SYM_FUNC) {
+		if (!zio_elf__addr_to_off(t->libc, s->addr, &off))
+			add_offset(r, off);
+		return;
+	}
+	if (!t->same_libc || !t->self_handle) {
+		fprintf(stderr, "zio-trace: cannot resolve IFUNC %s: the target "
+			"does not use zio-trace's libc; its copies are missed\n",
+			s->name);
+		return;
+	}
+	/* dlsym runs the IFUNC resolver and returns the implementation. */
+	addr = dlsym(t->self_handle, r->spec->name);
+	m = addr ? zio_maps__find(t->self_maps, (__u64)addr) : NULL;
+	if (!m || m->dev != t->self_libc->dev || m->ino != t->self_libc->ino) {
+		fprintf(stderr, "zio-trace: failed to resolve IFUNC %s\n",
+			s->name);
+		return;
+	}
+	add_offset(r, (__u64)addr - m->start + m->pgoff);
+}
+
+static bool attached_before(struct tracer *t, __u64 off)
+{
+	int i;
+
+	for (i = 0; i < t->nr_attached; i++)
+		if (t->attached[i] == off)
+			return true;
+	return false;
+}
+
+static int attach_one(struct tracer *t, struct bpf_program *prog, pid_t pid,
+		      __u64 off, __u64 cookie, bool ret, const char *name)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, uo, .bpf_cookie = cookie,
+		    .retprobe = ret);
+	struct bpf_link *link;
+	int err;
+
+	if (t->nr_links >= MAX_LINKS)
+		return -E2BIG;
+	link = bpf_program__attach_uprobe_opts(prog, pid, t->libc_path, off,
+					       &uo);
+	if (!link) {
+		err = -errno;
+		fprintf(stderr, "zio-trace: failed to attach %s to %s: %s\n",
+			ret ? "uretprobe" : "uprobe", name, strerror(-err));
+		return err;
+	}
+	t->links[t->nr_links++] = link;
+	if (env.verbose)
+		fprintf(stderr, "zio-trace: %s %s at %s+0x%llx\n",
+			ret ? "uretprobe" : "uprobe", name, t->libc_path,
+			(unsigned long long)off);
+	return 0;
+}
+
+/* Finds the target's libc and whether it is ours.  Returns 0 or -errno. */
+static int tracer__find_libc(struct tracer *t, pid_t pid, bool own)
+{
+	struct zio_maps *target = NULL;
+	static char path[PATH_MAX + 32];
+	struct stat st;
+
+	t->self_maps = zio_maps__load(getpid());
+	if (!t->self_maps)
+		return -errno;
+	t->self_libc = zio_maps__find_file(t->self_maps, "libc.so");
+	if (!t->self_libc)
+		t->self_libc = zio_maps__find_file(t->self_maps, "libc-");
+	t->self_handle = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+
+	if (own) {
+		/* the child is still zio-trace's image until it execs */
+		if (!t->self_libc)
+			return -ENOENT;
+		t->target_libc = t->self_libc;
+		snprintf(path, sizeof(path), "%s", t->self_libc->path);
+	} else {
+		target = zio_maps__load(pid);
+		if (!target)
+			return -errno;
+		t->target_libc = zio_maps__find_file(target, "libc.so");
+		if (!t->target_libc)
+			t->target_libc = zio_maps__find_file(target, "libc-");
+		if (!t->target_libc) {
+			zio_maps__free(target);
+			return -ENOENT;
+		}
+		/* through the target's root if it sees another file tree */
+		snprintf(path, sizeof(path), "%s", t->target_libc->path);
+		if (stat(path, &st) || st.st_dev != t->target_libc->dev ||
+		    st.st_ino != t->target_libc->ino)
+			snprintf(path, sizeof(path), "/proc/%d/root%s", pid,
+				 t->target_libc->path);
+		/* keep the one mapping we need; free the rest */
+		{
+			static struct zio_map keep;
+
+			keep = *t->target_libc;
+			keep.path = strdup(keep.path);
+			t->target_libc = &keep;
+		}
+		zio_maps__free(target);
+		if (!t->target_libc->path)
+			return -ENOMEM;
+	}
+	t->libc_path = path;
+	t->same_libc = t->self_libc && t->self_libc->dev == t->target_libc->dev &&
+		       t->self_libc->ino == t->target_libc->ino;
+	t->libc = zio_elf__open(path);
+	if (!t->libc)
+		return -errno;
+	return 0;
+}
+
+/* Attaches every probe of probe_specs to pid.  Returns 0 or -errno. */
+static int tracer__attach(struct tracer *t, pid_t pid, bool child)
+{
+	size_t i;
+	int j, err, nr_copy = 0;
+
+	for (i = 0; i < sizeof(probe_specs) / sizeof(probe_specs[0]); i++) {
+		const struct probe_spec *sp = &probe_specs[i];
+		struct offset_req r = { .t = t, .spec = sp };
+		__u64 cookie;
+
+		zio_elf__for_each_named(t->libc, sp->name, collect_offset, &r);
+		if (!r.nr) {
+			if (env.verbose)
+				fprintf(stderr, "zio-trace: no %s in %s\n",
+					sp->name, t->libc_path);
+			continue;
+		}
+		cookie = ZIO_TRACE_COOKIE(sp->fn, sp->style, sp->out);
+		if (sp->chk)
+			cookie |= ZIO_TRACE_COOKIE_CHK;
+		for (j = 0; j < r.nr; j++) {
+			/* memmove shares memcpy's implementation, etc. */
+			if (attached_before(t, r.offs[j]))
+				continue;
+			if (sp->copy) {
+				err = attach_one(t, t->skel->progs.zio_copy,
+						 pid, r.offs[j], cookie, false,
+						 sp->name);
+				nr_copy++;
+			} else {
+				err = attach_one(t, t->skel->progs.zio_io_enter,
+						 pid, r.offs[j], cookie, false,
+						 sp->name);
+				if (!err)
+					err = attach_one(t,
+						t->skel->progs.zio_io_exit, pid,
+						r.offs[j], cookie, true,
+						sp->name);
+			}
+			if (err)
+				return err;
+			if (t->nr_attached < MAX_LINKS)
+				t->attached[t->nr_attached++] = r.offs[j];
+		}
+	}
+	if (!nr_copy) {
+		fprintf(stderr, "zio-trace: failed to find the copy functions "
+			"of %s\n", t->libc_path);
+		return -ENOENT;
+	}
+	if (child) {
+		static const struct probe_spec exit_spec = { .name = "_exit" };
+		struct offset_req r = { .t = t, .spec = &exit_spec };
+
+		zio_elf__for_each_named(t->libc, "_exit", collect_offset, &r);
+		for (j = 0; j < r.nr; j++) {
+			err = attach_one(t, t->skel->progs.zio_exit, pid,
+					 r.offs[j], 0, false, "_exit");
+			if (err)
+				return err;
+		}
+	}
+	return 0;
+}
+
+static void tracer__detach(struct tracer *t)
+{
+	while (t->nr_links > 0)
+		bpf_link__destroy(t->links[--t->nr_links]);
+}
+
+/* ---------------------------------------------------------------- report */
+
+struct row {
+	struct zio_trace_site_key key;
+	struct zio_trace_site_val val;
+	char site[256];
+	char bin[128];
+	const char *fn;
+};
+
+static int row_cmp(const void *a, const void *b)
+{
+	const struct row *x = a, *y = b;
+
+	if (x->key.kind != y->key.kind)
+		return x->key.kind < y->key.kind ? -1 : 1;
+	if (x->val.bytes != y->val.bytes)
+		return x->val.bytes > y->val.bytes ? -1 : 1;
+	return x->key.ip < y->key.ip ? -1 : x->key.ip > y->key.ip;
+}
+
+/* The name the program called, when its call goes through a PLT slot of
+ * a function zio-trace probes; else the probed entry point's name. */
+static const char *row_fn(struct zio_syms *syms, const struct zio_maps *maps,
+			  const struct row *r)
+{
+	const char *callee = zio_syms__plt_callee(syms, maps, r->key.ip);
+	size_t i;
+
+	for (i = 0; callee && i < sizeof(probe_specs) / sizeof(probe_specs[0]);
+	     i++) {
+		bool copy = r->key.kind == ZIO_TRACE_APP;
+
+		if (probe_specs[i].copy == copy &&
+		    !strcmp(probe_specs[i].name, callee))
+			return probe_specs[i].name;
+	}
+	return fn_name(r->key.fn);
+}
+
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			printf("\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			printf("\\u%04x", *s);
+		else
+			putchar(*s);
+	}
+	putchar('"');
+}
+
+static int print_report(struct trace_bpf *skel, const struct zio_maps *maps,
+			pid_t pid, const char *comm, const char *libc_name)
+{
+	const struct zio_trace_totals *tot = &skel->bss->totals;
+	struct zio_trace_site_key key, next, *prev = NULL;
+	struct row *rows = NULL, *r;
+	size_t nr = 0, i, n_app = 0, n_io = 0;
+	__u64 app_calls = 0, el_calls = 0, el_bytes = 0;
+	struct zio_syms *syms;
+	int fd = bpf_map__fd(skel->maps.sites), err = 0;
+
+	syms = zio_syms__new();
+	if (!syms)
+		return -ENOMEM;
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		r = realloc(rows, (nr + 1) * sizeof(*rows));
+		if (!r) {
+			err = -ENOMEM;
+			goto out;
+		}
+		rows = r;
+		r = &rows[nr];
+		memset(r, 0, sizeof(*r));
+		r->key = next;
+		if (bpf_map_lookup_elem(fd, &next, &r->val)) {
+			err = -errno;
+			fprintf(stderr, "zio-trace: failed to look up site: %s\n",
+				strerror(-err));
+			goto out;
+		}
+		nr++;
+		key = next;
+		prev = &key;
+	}
+	if (errno != ENOENT && nr == 0 && prev) {
+		err = -errno;
+		goto out;
+	}
+	for (i = 0; i < nr; i++) {
+		r = &rows[i];
+		zio_syms__symbolise(syms, maps, r->key.ip, r->site,
+				    sizeof(r->site), r->bin, sizeof(r->bin));
+		r->fn = row_fn(syms, maps, r);
+		if (r->key.kind == ZIO_TRACE_APP) {
+			n_app++;
+			app_calls += r->val.calls;
+			el_calls += r->val.elide_calls;
+			el_bytes += r->val.elide_bytes;
+		} else {
+			n_io++;
+		}
+	}
+	qsort(rows, nr, sizeof(*rows), row_cmp);
+
+	if (env.json) {
+		printf("{\"pid\":%d,\"comm\":", (int)pid);
+		json_str(comm);
+		printf(",\"threshold\":%llu,\"io_input_bytes\":%llu,"
+		       "\"io_input_calls\":%llu,\"copies\":%llu,"
+		       "\"io_copies\":%llu,\"lost\":%llu,\"sites\":[",
+		       (unsigned long long)env.threshold,
+		       (unsigned long long)tot->in_bytes,
+		       (unsigned long long)tot->in_calls,
+		       (unsigned long long)tot->copies,
+		       (unsigned long long)tot->io_copies,
+		       (unsigned long long)tot->lost);
+		for (i = 0; i < nr; i++) {
+			r = &rows[i];
+			printf("%s{\"kind\":\"%s\",\"fn\":\"%s\",\"site\":",
+			       i ? "," : "",
+			       r->key.kind == ZIO_TRACE_APP ? "app" : "iostack",
+			       r->fn);
+			json_str(r->site);
+			printf(",\"binary\":");
+			json_str(r->bin);
+			printf(",\"ip\":%llu,\"calls\":%llu,\"bytes\":%llu,"
+			       "\"elidable_calls\":%llu,\"elidable_bytes\":%llu}",
+			       (unsigned long long)r->key.ip,
+			       (unsigned long long)r->val.calls,
+			       (unsigned long long)r->val.bytes,
+			       (unsigned long long)r->val.elide_calls,
+			       (unsigned long long)r->val.elide_bytes);
+		}
+		printf("],\"summary\":{\"app_sites\":%zu,\"iostack_sites\":%zu,"
+		       "\"app_copies\":%llu,\"elidable_copies\":%llu,"
+		       "\"elidable_bytes\":%llu}}\n", n_app, n_io,
+		       (unsigned long long)app_calls,
+		       (unsigned long long)el_calls,
+		       (unsigned long long)el_bytes);
+		goto out;
+	}
+
+	printf("IO copy call sites of PID %d (%s), threshold %llu\n", (int)pid,
+	       comm, (unsigned long long)env.threshold);
+	printf("IO input: %llu bytes in %llu calls; copies seen: %llu, of IO "
+	       "data: %llu\n", (unsigned long long)tot->in_bytes,
+	       (unsigned long long)tot->in_calls,
+	       (unsigned long long)tot->copies,
+	       (unsigned long long)tot->io_copies);
+	printf("  %-8s %-13s %-44s %8s %12s %9s %9s\n", "KIND", "FUNC",
+	       "CALL SITE", "CALLS", "BYTES", "IO-SHARE", "ELIDABLE");
+	for (i = 0; i < nr; i++) {
+		char where[sizeof(r->site) + sizeof(r->bin) + 4], el[24];
+		double share;
+
+		r = &rows[i];
+		snprintf(where, sizeof(where), "%s (%s)", r->site, r->bin);
+		share = tot->in_bytes ? 100.0 * r->val.bytes / tot->in_bytes : 0;
+		if (r->key.kind == ZIO_TRACE_APP)
+			snprintf(el, sizeof(el), "%llu",
+				 (unsigned long long)r->val.elide_calls);
+		else
+			snprintf(el, sizeof(el), "-");
+		printf("  %-8s %-13s %-44s %8llu %12llu %8.1f%% %9s\n",
+		       r->key.kind == ZIO_TRACE_APP ? "app" : "iostack", r->fn,
+		       where, (unsigned long long)r->val.calls,
+		       (unsigned long long)r->val.bytes, share, el);
+	}
+	printf("summary: app copy sites=%zu io-stack sites=%zu; zio would elide "
+	       "%llu of %llu copies (%llu bytes) at threshold %llu\n", n_app,
+	       n_io, (unsigned long long)el_calls,
+	       (unsigned long long)app_calls, (unsigned long long)el_bytes,
+	       (unsigned long long)env.threshold);
+	if (tot->lost || tot->truncated)
+		printf("warning: %llu map updates lost, %llu ranges truncated\n",
+		       (unsigned long long)tot->lost,
+		       (unsigned long long)tot->truncated);
+	if (!tot->copies && !tot->in_calls)
+		printf("warning: no copy or input call seen (a static binary, "
+		       "or another libc than %s?)\n", libc_name);
+out:
+	fflush(stdout);
+	free(rows);
+	zio_syms__free(syms);
+	return err;
+}
+
+/* ---------------------------------------------------------------- target */
+
+static void read_comm(pid_t pid, char *buf, size_t sz)
+{
+	char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	if (fgets(buf, sz, f))
+		buf[strcspn(buf, "\n")] = '\0';
+	fclose(f);
+}
+
+/* Keeps the newest maps of pid: call sites are symbolised after exit. */
+static void snapshot(pid_t pid, struct zio_maps **maps, char *comm, size_t sz)
+{
+	struct zio_maps *m = zio_maps__load(pid);
+
+	if (!m)
+		return;
+	zio_maps__free(*maps);
+	*maps = m;
+	read_comm(pid, comm, sz);
+}
+
+/*
+ * Forks the program, stopped (SIGSTOP) before execve, so the probes are in
+ * place before its first instruction; they stay across execve since they
+ * follow the PID.  Returns the PID or -errno.
+ */
+static pid_t spawn_stopped(char **argv)
+{
+	pid_t pid;
+	int st;
+
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		raise(SIGSTOP);
+		execvp(argv[0], argv);
+		fprintf(stderr, "zio-trace: failed to exec %s: %s\n", argv[0],
+			strerror(errno));
+		_exit(127);
+	}
+	if (waitpid(pid, &st, WUNTRACED) != pid || !WIFSTOPPED(st)) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+		return -ECHILD;
+	}
+	return pid;
+}
+
+/*
+ * Polls the traced process until it ends or tracing does (Ctrl-C, the
+ * duration), keeping a fresh snapshot of its maps.  A child of ours stops
+ * itself at _exit (zio_exit in trace.bpf.c): snapshot, then continue it.
+ * Returns the child's wait status, or -1 when it still runs (or is not
+ * a child).
+ */
+static int trace_loop(struct trace_bpf *skel, pid_t pid, bool child,
+		      struct zio_maps **maps, char *comm, size_t sz)
+{
+	__u64 stops_seen = 0;
+	int st;
+
+	for (;;) {
+		struct timespec ts = { .tv_nsec = 200 * 1000 * 1000 };
+
+		if (child) {
+			pid_t r = waitpid(pid, &st, WNOHANG | WUNTRACED);
+
+			if (r == pid && (WIFEXITED(st) || WIFSIGNALED(st)))
+				return st;
+			if (r == pid && WIFSTOPPED(st)) {
+				if (skel->bss->exit_stops != stops_seen) {
+					stops_seen = skel->bss->exit_stops;
+					snapshot(pid, maps, comm, sz);
+					kill(pid, SIGCONT);
+				}
+				continue;
+			}
+		} else if (kill(pid, 0) && errno == ESRCH) {
+			return -1;	/* gone: keep the last maps */
+		}
+		/* a child gets Ctrl-C too: give it a chance to exit first */
+		if (timed_out || exiting > (child ? 1 : 0))
+			return -1;
+		snapshot(pid, maps, comm, sz);
+		nanosleep(&ts, NULL);	/* SIGCHLD cuts it short */
+	}
+}
+
+static int exit_code(int st)
+{
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	if (WIFSIGNALED(st))
+		return 128 + WTERMSIG(st);
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct argp argp = {
+		.options = opts,
+		.parser = parse_arg,
+		.doc = argp_program_doc,
+	};
+	struct tracer t = {};
+	struct zio_maps *maps = NULL;
+	struct sigaction sa = {};
+	char comm[64] = "?";
+	pid_t pid, child = 0;
+	int err, st = -1, ret;
+
+	err = argp_parse(&argp, argc, argv, 0, NULL, NULL);
+	if (err)
+		return err;
+	libbpf_set_print(libbpf_print_fn);
+
+	sa.sa_handler = sig_int;	/* no SA_RESTART: waits end in EINTR */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_handler = sig_alarm;
+	sigaction(SIGALRM, &sa, NULL);
+	sa.sa_handler = sig_chld;
+	sigaction(SIGCHLD, &sa, NULL);
+
+	if (env.argv) {
+		child = spawn_stopped(env.argv);
+		if (child < 0) {
+			fprintf(stderr, "zio-trace: failed to start %s: %s\n",
+				env.argv[0], strerror(-child));
+			return 1;
+		}
+		pid = child;
+		snprintf(comm, sizeof(comm), "%s", env.argv[0]);
+		if (strrchr(env.argv[0], '/'))
+			snprintf(comm, sizeof(comm), "%s",
+				 strrchr(env.argv[0], '/') + 1);
+	} else {
+		pid = env.pid;
+		snapshot(pid, &maps, comm, sizeof(comm));
+	}
+
+	err = tracer__find_libc(&t, pid, child != 0);
+	if (err) {
+		fprintf(stderr, "zio-trace: failed to find the libc of PID %d: %s\n",
+			(int)pid, strerror(-err));
+		goto cleanup;
+	}
+
+	t.skel = trace_bpf__open();
+	if (!t.skel) {
+		err = -errno;
+		fprintf(stderr, "zio-trace: failed to open BPF skeleton: %s\n",
+			strerror(-err));
+		goto cleanup;
+	}
+	/* the exit stop is for children only (see zio_exit) */
+	if (!child)
+		bpf_program__set_autoload(t.skel->progs.zio_exit, false);
+	t.skel->rodata->threshold = env.threshold;
+	t.skel->rodata->min_input = env.min_input;
+	err = trace_bpf__load(t.skel);
+	if (err) {
+		fprintf(stderr, "zio-trace: failed to load BPF object: %s\n",
+			strerror(-err));
+		goto cleanup;
+	}
+	err = tracer__attach(&t, pid, child != 0);
+	if (err)
+		goto cleanup;
+
+	if (env.duration)
+		alarm(env.duration);
+	if (child) {
+		if (kill(child, SIGCONT)) {
+			err = -errno;
+			fprintf(stderr, "zio-trace: failed to start PID %d: %s\n",
+				(int)child, strerror(-err));
+			goto cleanup;
+		}
+	} else if (!env.json) {
+		fprintf(stderr, "Tracing PID %d (%s)... Hit Ctrl-C to end.\n",
+			(int)pid, comm);
+	}
+	st = trace_loop(t.skel, pid, child != 0, &maps, comm, sizeof(comm));
+
+	tracer__detach(&t);
+	err = print_report(t.skel, maps, pid, comm, t.libc_path);
+	if (err)
+		fprintf(stderr, "zio-trace: failed to print report: %s\n",
+			strerror(-err));
+	if (child && st == -1) {
+		/* the report is out; let the program run on to its end */
+		while (waitpid(child, &st, 0) < 0 && errno == EINTR)
+			;
+	}
+
+cleanup:
+	tracer__detach(&t);
+	trace_bpf__destroy(t.skel);
+	zio_elf__close(t.libc);
+	zio_maps__free(t.self_maps);
+	zio_maps__free(maps);
+	if (child) {
+		if (err && st == -1) {
+			kill(child, SIGKILL);
+			waitpid(child, &st, 0);
+		}
+		ret = st == -1 ? 1 : exit_code(st);
+		return err ? 1 : ret;
+	}
+	return err != 0;
+}
