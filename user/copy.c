@@ -1,0 +1,311 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Copy: the room memcpy/memmove land in when the copy is large and IO
+ * data exists.  A copy whose source is IO data (an original, or an alias
+ * of one) copies its partial head and tail pages for real and records
+ * the page-aligned interior of the destination as an alias of the
+ * source's origin:
+ *
+ *   src   ..[==|=====IO data (origin O, offset x)=====|==]..
+ *   dst   [hd|  p0 ....... alias of O @ x' ....... p1  |tl]
+ *          ^ real copy                          real copy ^
+ *
+ * The destination's populated interior pages are moved aside (spare)
+ * rather than dropped, so the program never pays to populate them again.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "zio_internal.h"
+
+#define MAX_SEGS   64
+#define MAX_RUNS   32
+#define MAX_PIECES 96
+#define MAX_PINS   16
+
+struct run {
+	uintptr_t p0, p1;
+	struct zio_origin *o;
+	uint64_t ooff;
+};
+
+struct piece {
+	uintptr_t dst, src;
+	uint64_t len;
+};
+
+/*
+ * Which destination pages can alias a single origin?  Page p of dst reads
+ * source bytes [s + (p - d), +PAGE); it can alias when those bytes lie in
+ * one resolved segment whose origin holds them stably.
+ */
+static int plan_runs(uintptr_t d, uintptr_t s, uint64_t n, const struct zio_seg *segs,
+		     int nseg, struct run *runs, uint64_t *alias_bytes)
+{
+	uintptr_t p = pg_up(d), end = pg_dn(d + n);
+	int nr = 0, j = 0;
+
+	*alias_bytes = 0;
+	for (; p < end; p += ZIO_PAGE) {
+		uintptr_t sa = s + (p - d);
+		const struct zio_seg *g;
+		uint64_t ooff;
+
+		while (j < nseg && segs[j].addr + segs[j].len <= sa)
+			j++;
+		if (j == nseg)
+			break;
+		g = &segs[j];
+		if (!g->o || sa + ZIO_PAGE > g->addr + g->len)
+			continue;
+		ooff = g->ooff + (sa - g->addr);
+		if (!zio_origin_covers(g->o, ooff, ZIO_PAGE))
+			continue;
+		if (nr && runs[nr - 1].p1 == p && runs[nr - 1].o == g->o &&
+		    runs[nr - 1].ooff + (p - runs[nr - 1].p0) == ooff) {
+			runs[nr - 1].p1 = p + ZIO_PAGE;
+		} else {
+			if (nr == MAX_RUNS)
+				break;
+			runs[nr++] = (struct run){ p, p + ZIO_PAGE, g->o, ooff };
+		}
+		*alias_bytes += ZIO_PAGE;
+	}
+	return nr;
+}
+
+/* Write-protect the app pages of origin o that bytes [off, off+len) live
+ * on (registering them first).  Returns 0 or -errno. */
+static int origin_protect(struct zio_origin *o, uint64_t off, uint64_t len)
+{
+	uintptr_t lo = pg_dn(o->base + off), hi = pg_up(o->base + off + len);
+	int err;
+
+	if (o->kind != ZIO_ORIGIN_APP)
+		return 0;
+	if (o->wp_hi > o->wp_lo && lo >= o->wp_lo && hi <= o->wp_hi)
+		return 0;
+	/* One protected hull per original: protecting a few extra pages of
+	 * the same received buffer costs less than tracking holes. */
+	if (o->wp_hi > o->wp_lo) {
+		if (o->wp_lo < lo)
+			lo = o->wp_lo;
+		if (o->wp_hi > hi)
+			hi = o->wp_hi;
+	}
+	err = zio_uffd_register(lo, hi);
+	if (err)
+		return err;
+	if (o->wp_hi > o->wp_lo) {
+		err = zio_uffd_wp(lo, o->wp_lo, true);
+		if (!err)
+			err = zio_uffd_wp(o->wp_hi, hi, true);
+	} else {
+		err = zio_uffd_wp(lo, hi, true);
+	}
+	if (err)
+		return err;
+	o->wp_lo = lo;
+	o->wp_hi = hi;
+	return 0;
+}
+
+/* Install run r as an alias.  Returns the bytes aliased from r->p0 (the
+ * rest must be copied for real). */
+static uint64_t install_run(struct run *r, uintptr_t site, uint64_t now)
+{
+	uint64_t len = r->p1 - r->p0;
+	long parked;
+	int err;
+
+	err = zio_uffd_register(r->p0, r->p1);
+	if (err) {
+		ZIO_STAT_ADD(fb_register, 1);
+		goto fail;
+	}
+	err = origin_protect(r->o, r->ooff, len);
+	if (err) {
+		ZIO_STAT_ADD(fb_wp, 1);
+		goto fail;
+	}
+	parked = zio_arena_park(r->p0, r->p1);
+	if (parked < 0) {
+		/* Pages that refused to move are still there, and the program
+		 * must see the copy in them: give back what moved, copy all. */
+		zio_arena_refill(r->p0, r->p1);
+		ZIO_STAT_ADD(fb_move, 1);
+		goto fail;
+	}
+	if (!zio_index_add_alias(&zio.ix, r->p0, r->p1, r->o, r->ooff, site, now)) {
+		zio_arena_refill(r->p0, r->p1);
+		ZIO_STAT_ADD(fb_alloc, 1);
+		goto fail;
+	}
+	return len;
+fail:
+	ZIO_STAT_ADD(fallbacks, 1);
+	return 0;
+}
+
+static int add_pin(struct zio_origin **pins, int *np, struct zio_origin *o)
+{
+	for (int i = 0; i < *np; i++)
+		if (pins[i] == o)
+			return 0;
+	if (*np == MAX_PINS)
+		return -1;
+	o->pins++;
+	pins[(*np)++] = o;
+	return 0;
+}
+
+/*
+ * The real-copy part: dst bytes [x, y) read source s + (x - d).  Alias
+ * parts of the source read from their origin (pinned: a shadow cannot
+ * go, an original cannot change until we are done), so copying never
+ * faults on the source's alias pages.
+ */
+static int plan_pieces(uintptr_t d, uintptr_t s, uintptr_t x, uintptr_t y,
+		       const struct zio_seg *segs, int nseg, struct piece *pc, int np,
+		       struct zio_origin **pins, int *npins)
+{
+	uintptr_t sa = s + (x - d), sb = s + (y - d);
+
+	for (int j = 0; j < nseg && sa < sb; j++) {
+		const struct zio_seg *g = &segs[j];
+		uintptr_t lo, hi;
+
+		if (g->addr + g->len <= sa)
+			continue;
+		lo = sa;
+		hi = g->addr + g->len < sb ? g->addr + g->len : sb;
+		if (np == MAX_PIECES)
+			return -1;
+		pc[np] = (struct piece){ .dst = d + (lo - s), .src = lo, .len = hi - lo };
+		if (g->o && g->type == ZIO_R_ALIAS) {
+			uint64_t ooff = g->ooff + (lo - g->addr);
+
+			if (zio_origin_covers(g->o, ooff, hi - lo) &&
+			    !add_pin(pins, npins, g->o))
+				pc[np].src = zio_origin_addr(g->o, ooff);
+		}
+		np++;
+		sa = hi;
+	}
+	return np;
+}
+
+static void *plain_copy(void *dst, const void *src, size_t n, bool is_move)
+{
+	if (is_move && zio_real.memmove)
+		return zio_real.memmove(dst, src, n);
+	if (zio_real.memcpy)
+		return zio_real.memcpy(dst, src, n);
+	zio_raw_copy(dst, src, n);
+	return dst;
+}
+
+ZIO_HIDDEN void *zio_copy(void *dst, const void *src, size_t n, bool is_move, uintptr_t site)
+{
+	uintptr_t d = (uintptr_t)dst, s = (uintptr_t)src;
+	struct zio_seg segs[MAX_SEGS];
+	struct run runs[MAX_RUNS];
+	struct piece pc[MAX_PIECES];
+	struct zio_origin *pins[MAX_PINS];
+	int nseg, nr, npc = 0, npins = 0, saved = errno;
+	uint64_t alias_bytes, elided = 0, now;
+	bool overlap = d < s + n && s < d + n;
+	sigset_t old;
+
+	if (overlap || zio_ensure_ready())
+		goto plain;
+
+	zio_lock(&old);
+	nseg = zio_index_resolve(&zio.ix, s, n, segs, MAX_SEGS);
+	nr = nseg > 0 ? plan_runs(d, s, n, segs, nseg, runs, &alias_bytes) : 0;
+	if (!nr || alias_bytes < ZIO_PAGE || !zio_policy_allow(site, alias_bytes) ||
+	    zio.ix.n_alias + (uint64_t)nr > zio_opt.max_aliases) {
+		if (nr && zio.ix.n_alias + (uint64_t)nr > zio_opt.max_aliases) {
+			ZIO_STAT_ADD(fallbacks, 1);
+			ZIO_STAT_ADD(fb_cap, 1);
+		}
+		/* A plain copy; what it overwrites must be made safe first. */
+		if (zio_region_first_overlap(&zio.ix, d, d + n))
+			zio_prepare_range(d, d + n, ZIO_PREP_OVERWRITE);
+		zio_unlock(&old);
+		goto plain;
+	}
+
+	/* Old aliases under the pages we re-alias just go (their pages stay
+	 * absent); everything else in dst is made safe to overwrite. */
+	for (int i = 0; i < nr; i++) {
+		struct zio_region *r;
+
+		while ((r = zio_region_first_overlap(&zio.ix, runs[i].p0, runs[i].p1)) &&
+		       r->type == ZIO_R_ALIAS)
+			zio_index_cut(&zio.ix, r, runs[i].p0, runs[i].p1);
+	}
+	if (zio_region_first_overlap(&zio.ix, d, d + n) &&
+	    zio_prepare_range(d, d + n, ZIO_PREP_OVERWRITE)) {
+		zio_unlock(&old);
+		ZIO_STAT_ADD(fallbacks, 1);
+		goto plain;
+	}
+	/* Preparing may have retired or split origins: resolve again. */
+	nseg = zio_index_resolve(&zio.ix, s, n, segs, MAX_SEGS);
+	nr = nseg > 0 ? plan_runs(d, s, n, segs, nseg, runs, &alias_bytes) : 0;
+
+	now = zio_now_ns();
+	{
+		uintptr_t cur = d;
+
+		for (int i = 0; i <= nr && npc >= 0; i++) {
+			uintptr_t x = i < nr ? runs[i].p0 : d + n;
+			uint64_t got = 0;
+
+			if (i < nr) {
+				got = install_run(&runs[i], site, now);
+				elided += got;
+			}
+			if (cur < x)
+				npc = plan_pieces(d, s, cur, x, segs, nseg, pc, npc, pins, &npins);
+			if (i < nr) {
+				cur = runs[i].p0 + got;
+				if (cur < runs[i].p1 && npc >= 0)
+					npc = plan_pieces(d, s, cur, runs[i].p1, segs, nseg, pc,
+							  npc, pins, &npins);
+				cur = runs[i].p1;
+			}
+		}
+	}
+	if (elided) {
+		ZIO_STAT_ADD(elided_copies, 1);
+		ZIO_STAT_ADD(elided_bytes, elided);
+		zio_policy_elided(site, elided);
+	}
+	zio_unlock(&old);
+
+	if (npc < 0) {
+		/* Too fragmented to plan: copy what is not aliased straight from
+		 * the source (its alias pages fault in, which is correct). */
+		uintptr_t cur = d;
+
+		for (int i = 0; i < nr; i++) {
+			if (cur < runs[i].p0)
+				zio_raw_copy((void *)cur, (const void *)(s + (cur - d)), runs[i].p0 - cur);
+			cur = runs[i].p1;
+		}
+		if (cur < d + n)
+			zio_raw_copy((void *)cur, (const void *)(s + (cur - d)), d + n - cur);
+	} else {
+		for (int i = 0; i < npc; i++)
+			zio_raw_copy((void *)pc[i].dst, (const void *)pc[i].src, pc[i].len);
+	}
+	zio_unpin(pins, npins);
+	errno = saved;
+	return dst;
+
+plain:
+	errno = saved;
+	return plain_copy(dst, src, n, is_move || overlap);
+}

@@ -1,0 +1,148 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Start-up and shut-down of the runtime.  The constructor runs early
+ * (priority 101, like mimalloc's) and only does what cannot wait: read
+ * the settings, resolve libc, and find out whether userfaultfd with
+ * kernel-fault delivery is available (one line if not).  The fault
+ * thread and the arena start on first use, so a program that never
+ * copies IO data never sees either.
+ */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "zio_internal.h"
+
+ZIO_HIDDEN _Atomic int zio_initialized;
+
+static pthread_mutex_t ready_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic int ready;
+
+void zio_fault_inject_load(char **envp);
+void zio_policy_reset(void);
+
+ZIO_HIDDEN int zio_ensure_ready(void)
+{
+	int err = 0;
+	sigset_t old;
+
+	if (likely(atomic_load_explicit(&ready, memory_order_acquire) == 1))
+		return 0;
+	if (!zio.uffd_ok)
+		return -ENOSYS;
+	pthread_mutex_lock(&ready_lock);
+	if (ready == 1)
+		goto out;
+	if (ready < 0) {
+		err = -ENOSYS;
+		goto out;
+	}
+	zio_in_runtime++;
+	if (zio.uffd < 0)
+		err = zio_uffd_open();
+	if (!err)
+		err = zio_uffd_start_thread();
+	zio_in_runtime--;
+	if (!err) {
+		zio_lock(&old);
+		err = zio_arena_init();
+		zio_unlock(&old);
+	}
+	if (err) {
+		pr_warn("failed to start the runtime: %s: elision off", strerror(-err));
+		atomic_store(&zio_active, 0);
+		ready = -1;
+	} else {
+		atomic_store_explicit(&ready, 1, memory_order_release);
+	}
+out:
+	pthread_mutex_unlock(&ready_lock);
+	return err;
+}
+
+ZIO_HIDDEN void zio_ready_reset_child(void)
+{
+	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+
+	ready_lock = fresh;
+	if (ready == 1)
+		ready = 0;
+	zio_policy_reset();
+}
+
+static void atfork_prepare(void) { zio_fork_prepare(); }
+static void atfork_parent(void) { zio_fork_parent(); }
+static void atfork_child(void) { zio_fork_child(); }
+
+__attribute__((constructor(101)))
+static void zio_ctor(int argc, char **argv, char **envp)
+{
+	int err;
+
+	(void)argc;
+	(void)argv;
+	zio_in_runtime++;
+	zio_real_init();
+	zio_options_load(envp);
+	zio_fault_inject_load(envp);
+	zio_index_init(&zio.ix);
+	zio_index_shadow_release = zio_arena_shadow_free;
+	zio.pid = getpid();
+	if (!zio_opt.off) {
+		err = zio_uffd_open();
+		if (err) {
+			/* Say it once, whatever the log level: the user asked for
+			 * zio and does not get it. */
+			char line[256];
+			int n = zio_snprintf(line, sizeof(line),
+				"zio: userfaultfd with kernel-fault delivery unavailable (%s%s): "
+				"running with elision off\n", strerror(-err),
+				err == -EPERM ? "; needs CAP_SYS_PTRACE or "
+				"vm.unprivileged_userfaultfd=1" : "");
+
+			zio_write_stderr(line, (size_t)n);
+		} else {
+			zio.uffd_ok = true;
+			atomic_store(&zio_active, 1);
+		}
+	}
+	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+	atomic_store(&zio_initialized, 1);
+	zio_in_runtime--;
+	pr_info("runtime loaded (pid %d, threshold %llu, %s)", (int)zio.pid,
+		(unsigned long long)zio_opt.threshold,
+		zio_opt.off ? "off" : zio.uffd_ok ? "on" : "unavailable");
+}
+
+#define S(f) (unsigned long long)atomic_load(&zio_stats.f)
+
+ZIO_HIDDEN void zio_print_stats(void)
+{
+	char line[1024];
+	int n;
+
+	n = zio_snprintf(line, sizeof(line),
+		"zio: pid=%d elided_copies=%llu elided_bytes=%llu materialized_pages=%llu "
+		"faults=%llu fallbacks=%llu wp_faults=%llu missing_faults=%llu "
+		"zero_faults=%llu outputs_substituted=%llu output_bytes_from_origin=%llu "
+		"retired_copy=%llu retired_move=%llu parked_pages=%llu refilled_pages=%llu "
+		"inputs_tracked=%llu policy_skips=%llu live_aliases=%llu "
+		"fb_register=%llu fb_move=%llu fb_copy=%llu fb_wp=%llu fb_alloc=%llu "
+		"fb_cap=%llu\n",
+		(int)getpid(), S(elided_copies), S(elided_bytes), S(materialized_pages),
+		S(faults), S(fallbacks), S(wp_faults), S(missing_faults), S(zero_faults),
+		S(outputs_substituted), S(output_bytes_from_origin), S(retired_copy),
+		S(retired_move), S(parked_pages), S(refilled_pages), S(inputs_tracked),
+		S(policy_skips), (unsigned long long)atomic_load(&zio_live_aliases),
+		S(fb_register), S(fb_move), S(fb_copy), S(fb_wp), S(fb_alloc), S(fb_cap));
+	if (n > (int)sizeof(line) - 1)
+		n = (int)sizeof(line) - 1;
+	zio_write_stderr(line, (size_t)n);
+}
+
+__attribute__((destructor(101)))
+static void zio_dtor(void)
+{
+	if (zio_opt.stats)
+		zio_print_stats();
+}

@@ -1,0 +1,490 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Every libc entry point libzio.so overrides, in one file (the layout of
+ * mimalloc's alloc-override.c).  Each one is a thin gate: the common case
+ * (small sizes, no IO data anywhere, elision off, or a call made by the
+ * runtime itself) goes straight to libc; the rest forwards to the room of
+ * the data path it belongs to.  errno is left exactly as libc leaves it.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "zio_internal.h"
+
+#define EXPORT __attribute__((visibility("default")))
+#define SITE ((uintptr_t)__builtin_return_address(0))
+
+extern void __chk_fail(void) __attribute__((noreturn));
+
+/* The libc table is filled by the constructor; a call that arrives
+ * earlier (another library's constructor) resolves it here, unless it
+ * comes from inside the resolution itself. */
+static void early_init(void)
+{
+	if (zio_in_runtime)
+		return;
+	zio_in_runtime++;
+	zio_real_init();
+	zio_in_runtime--;
+}
+#define NEED(fn) do { if (unlikely(!zio_real.fn)) early_init(); } while (0)
+
+static inline bool copy_plain(size_t n)
+{
+	return likely(n < zio_opt.threshold) ||
+	       !atomic_load_explicit(&zio_live_regions, memory_order_relaxed) ||
+	       !atomic_load_explicit(&zio_active, memory_order_relaxed) || zio_in_runtime;
+}
+
+static inline bool input_plain(size_t n)
+{
+	return n < zio_opt.input_min ||
+	       !atomic_load_explicit(&zio_active, memory_order_relaxed) || zio_in_runtime;
+}
+
+static inline bool output_plain(size_t n)
+{
+	/* Shorter outputs may still cover part of an alias page; the kernel
+	 * then faults it in through our thread, which is correct. */
+	return n < 2048 || !atomic_load_explicit(&zio_live_aliases, memory_order_relaxed) ||
+	       zio_in_runtime;
+}
+
+static inline bool release_plain(void)
+{
+	return likely(!atomic_load_explicit(&zio_live_regions, memory_order_relaxed)) ||
+	       zio_in_runtime;
+}
+
+/* ------------------------------------------------------------ copies */
+
+EXPORT void *memcpy(void *restrict d, const void *restrict s, size_t n)
+{
+	if (likely(copy_plain(n))) {
+		void *(*f)(void *, const void *, size_t) = zio_real.memcpy;
+
+		if (likely(f != NULL))
+			return f(d, s, n);
+		zio_raw_copy(d, s, n);
+		return d;
+	}
+	return zio_copy(d, s, n, false, SITE);
+}
+
+EXPORT void *memmove(void *d, const void *s, size_t n)
+{
+	if (likely(copy_plain(n))) {
+		void *(*f)(void *, const void *, size_t) = zio_real.memmove;
+
+		if (likely(f != NULL))
+			return f(d, s, n);
+		zio_raw_copy(d, s, n);
+		return d;
+	}
+	return zio_copy(d, s, n, true, SITE);
+}
+
+EXPORT void *mempcpy(void *restrict d, const void *restrict s, size_t n)
+{
+	if (likely(copy_plain(n))) {
+		void *(*f)(void *, const void *, size_t) = zio_real.memcpy;
+
+		if (likely(f != NULL))
+			return (char *)f(d, s, n) + n;
+		zio_raw_copy(d, s, n);
+		return (char *)d + n;
+	}
+	return (char *)zio_copy(d, s, n, false, SITE) + n;
+}
+
+EXPORT void *__memcpy_chk(void *restrict d, const void *restrict s, size_t n, size_t dlen)
+{
+	if (unlikely(n > dlen))
+		__chk_fail();
+	if (likely(copy_plain(n))) {
+		void *(*f)(void *, const void *, size_t) = zio_real.memcpy;
+
+		if (likely(f != NULL))
+			return f(d, s, n);
+		zio_raw_copy(d, s, n);
+		return d;
+	}
+	return zio_copy(d, s, n, false, SITE);
+}
+
+EXPORT void *__memmove_chk(void *d, const void *s, size_t n, size_t dlen)
+{
+	if (unlikely(n > dlen))
+		__chk_fail();
+	if (likely(copy_plain(n))) {
+		void *(*f)(void *, const void *, size_t) = zio_real.memmove;
+
+		if (likely(f != NULL))
+			return f(d, s, n);
+		zio_raw_copy(d, s, n);
+		return d;
+	}
+	return zio_copy(d, s, n, true, SITE);
+}
+
+EXPORT void *__mempcpy_chk(void *restrict d, const void *restrict s, size_t n, size_t dlen)
+{
+	if (unlikely(n > dlen))
+		__chk_fail();
+	if (likely(copy_plain(n))) {
+		void *(*f)(void *, const void *, size_t) = zio_real.memcpy;
+
+		if (likely(f != NULL))
+			return (char *)f(d, s, n) + n;
+		zio_raw_copy(d, s, n);
+		return (char *)d + n;
+	}
+	return (char *)zio_copy(d, s, n, false, SITE) + n;
+}
+
+/* ------------------------------------------------------------ input */
+
+struct in_ctx {
+	int kind, fd, flags, iovcnt;
+	void *buf;
+	size_t len;
+	struct sockaddr *addr;
+	socklen_t *alen;
+	struct msghdr *msg;
+	const struct iovec *iov;
+	off_t off;
+};
+
+enum { IN_RECV, IN_RECVFROM, IN_RECVMSG, IN_READ, IN_READV, IN_PREAD, IN_PREADV };
+
+static ssize_t in_call(void *p)
+{
+	struct in_ctx *c = p;
+
+	switch (c->kind) {
+	case IN_RECV:     return zio_real.recv(c->fd, c->buf, c->len, c->flags);
+	case IN_RECVFROM: return zio_real.recvfrom(c->fd, c->buf, c->len, c->flags, c->addr, c->alen);
+	case IN_RECVMSG:  return zio_real.recvmsg(c->fd, c->msg, c->flags);
+	case IN_READ:     return zio_real.read(c->fd, c->buf, c->len);
+	case IN_READV:    return zio_real.readv(c->fd, c->iov, c->iovcnt);
+	case IN_PREAD:    return zio_real.pread(c->fd, c->buf, c->len, c->off);
+	case IN_PREADV:   return zio_real.preadv(c->fd, c->iov, c->iovcnt, c->off);
+	}
+	errno = EINVAL;
+	return -1;
+}
+
+static ssize_t in_one(struct in_ctx *c, uintptr_t site)
+{
+	struct iovec iov = { c->buf, c->len };
+
+	return zio_input(c->fd, &iov, 1, site, in_call, c);
+}
+
+EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
+{
+	NEED(recv);
+	if (input_plain(len))
+		return zio_real.recv(fd, buf, len, flags);
+	return in_one(&(struct in_ctx){ .kind = IN_RECV, .fd = fd, .buf = buf, .len = len,
+					 .flags = flags }, SITE);
+}
+
+EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
+			socklen_t *alen)
+{
+	NEED(recvfrom);
+	if (input_plain(len))
+		return zio_real.recvfrom(fd, buf, len, flags, addr, alen);
+	return in_one(&(struct in_ctx){ .kind = IN_RECVFROM, .fd = fd, .buf = buf, .len = len,
+					 .flags = flags, .addr = addr, .alen = alen }, SITE);
+}
+
+static size_t iov_total(const struct iovec *iov, int n)
+{
+	size_t t = 0;
+
+	for (int i = 0; i < n; i++)
+		t += iov[i].iov_len;
+	return t;
+}
+
+EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	NEED(recvmsg);
+	if (!msg || msg->msg_iovlen > 1024 || input_plain(iov_total(msg->msg_iov, (int)msg->msg_iovlen)))
+		return zio_real.recvmsg(fd, msg, flags);
+	return zio_input(fd, msg->msg_iov, (int)msg->msg_iovlen, SITE, in_call,
+			 &(struct in_ctx){ .kind = IN_RECVMSG, .fd = fd, .msg = msg, .flags = flags });
+}
+
+EXPORT ssize_t read(int fd, void *buf, size_t len)
+{
+	NEED(read);
+	if (unlikely(!zio_real.read))
+		return syscall(SYS_read, fd, buf, len);
+	if (input_plain(len))
+		return zio_real.read(fd, buf, len);
+	return in_one(&(struct in_ctx){ .kind = IN_READ, .fd = fd, .buf = buf, .len = len }, SITE);
+}
+
+EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
+{
+	NEED(readv);
+	if (iovcnt < 0 || iovcnt > 1024 || input_plain(iov_total(iov, iovcnt)))
+		return zio_real.readv(fd, iov, iovcnt);
+	return zio_input(fd, iov, iovcnt, SITE, in_call,
+			 &(struct in_ctx){ .kind = IN_READV, .fd = fd, .iov = iov, .iovcnt = iovcnt });
+}
+
+EXPORT ssize_t pread(int fd, void *buf, size_t len, off_t off)
+{
+	NEED(pread);
+	if (input_plain(len))
+		return zio_real.pread(fd, buf, len, off);
+	return in_one(&(struct in_ctx){ .kind = IN_PREAD, .fd = fd, .buf = buf, .len = len,
+					 .off = off }, SITE);
+}
+EXPORT ssize_t pread64(int fd, void *buf, size_t len, off_t off) __attribute__((alias("pread")));
+
+EXPORT ssize_t preadv(int fd, const struct iovec *iov, int iovcnt, off_t off)
+{
+	NEED(preadv);
+	if (iovcnt < 0 || iovcnt > 1024 || input_plain(iov_total(iov, iovcnt)))
+		return zio_real.preadv(fd, iov, iovcnt, off);
+	return zio_input(fd, iov, iovcnt, SITE, in_call,
+			 &(struct in_ctx){ .kind = IN_PREADV, .fd = fd, .iov = iov,
+					   .iovcnt = iovcnt, .off = off });
+}
+EXPORT ssize_t preadv64(int fd, const struct iovec *iov, int iovcnt, off_t off)
+	__attribute__((alias("preadv")));
+
+/* Fortified variants (-D_FORTIFY_SOURCE builds, as Debian's are). */
+EXPORT ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen)
+{
+	if (len > buflen)
+		__chk_fail();
+	return read(fd, buf, len);
+}
+
+EXPORT ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
+{
+	if (len > buflen)
+		__chk_fail();
+	return recv(fd, buf, len, flags);
+}
+
+EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
+			      struct sockaddr *addr, socklen_t *alen)
+{
+	if (len > buflen)
+		__chk_fail();
+	return recvfrom(fd, buf, len, flags, addr, alen);
+}
+
+EXPORT ssize_t __pread_chk(int fd, void *buf, size_t len, off_t off, size_t buflen)
+{
+	if (len > buflen)
+		__chk_fail();
+	return pread(fd, buf, len, off);
+}
+EXPORT ssize_t __pread64_chk(int fd, void *buf, size_t len, off_t off, size_t buflen)
+	__attribute__((alias("__pread_chk")));
+
+/* ------------------------------------------------------------ output */
+
+EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
+{
+	NEED(send);
+	if (output_plain(len))
+		return zio_real.send(fd, buf, len, flags);
+	return zio_output(ZIO_OUT_SEND, fd, &(struct iovec){ (void *)buf, len }, 1, flags,
+			  NULL, 0, NULL, 0);
+}
+
+EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
+		      const struct sockaddr *to, socklen_t tolen)
+{
+	NEED(sendto);
+	if (output_plain(len))
+		return zio_real.sendto(fd, buf, len, flags, to, tolen);
+	return zio_output(ZIO_OUT_SENDTO, fd, &(struct iovec){ (void *)buf, len }, 1, flags,
+			  to, tolen, NULL, 0);
+}
+
+EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	NEED(sendmsg);
+	if (!msg || msg->msg_iovlen > 1024 ||
+	    output_plain(iov_total(msg->msg_iov, (int)msg->msg_iovlen)))
+		return zio_real.sendmsg(fd, msg, flags);
+	return zio_output(ZIO_OUT_SENDMSG, fd, msg->msg_iov, (int)msg->msg_iovlen, flags,
+			  NULL, 0, msg, 0);
+}
+
+EXPORT ssize_t write(int fd, const void *buf, size_t len)
+{
+	NEED(write);
+	if (unlikely(!zio_real.write))
+		return syscall(SYS_write, fd, buf, len);
+	if (output_plain(len))
+		return zio_real.write(fd, buf, len);
+	return zio_output(ZIO_OUT_WRITE, fd, &(struct iovec){ (void *)buf, len }, 1, 0,
+			  NULL, 0, NULL, 0);
+}
+
+EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
+{
+	NEED(writev);
+	if (iovcnt < 0 || iovcnt > 1024 || output_plain(iov_total(iov, iovcnt)))
+		return zio_real.writev(fd, iov, iovcnt);
+	return zio_output(ZIO_OUT_WRITEV, fd, iov, iovcnt, 0, NULL, 0, NULL, 0);
+}
+
+EXPORT ssize_t pwrite(int fd, const void *buf, size_t len, off_t off)
+{
+	NEED(pwrite);
+	if (output_plain(len))
+		return zio_real.pwrite(fd, buf, len, off);
+	return zio_output(ZIO_OUT_PWRITE, fd, &(struct iovec){ (void *)buf, len }, 1, 0,
+			  NULL, 0, NULL, off);
+}
+EXPORT ssize_t pwrite64(int fd, const void *buf, size_t len, off_t off)
+	__attribute__((alias("pwrite")));
+
+EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int iovcnt, off_t off)
+{
+	NEED(pwritev);
+	if (iovcnt < 0 || iovcnt > 1024 || output_plain(iov_total(iov, iovcnt)))
+		return zio_real.pwritev(fd, iov, iovcnt, off);
+	return zio_output(ZIO_OUT_PWRITEV, fd, iov, iovcnt, 0, NULL, 0, NULL, off);
+}
+EXPORT ssize_t pwritev64(int fd, const struct iovec *iov, int iovcnt, off_t off)
+	__attribute__((alias("pwritev")));
+
+/* ------------------------------------------------------------ release */
+
+EXPORT void free(void *p)
+{
+	size_t n;
+
+	if (!p)
+		return;
+	NEED(free);
+	if (unlikely(!zio_real.free))
+		return; /* only while resolving libc itself: leak, never crash */
+	if (likely(release_plain()) || !zio_real.malloc_usable_size) {
+		zio_real.free(p);
+		return;
+	}
+	n = zio_real.malloc_usable_size(p);
+	if (n >= ZIO_PAGE)
+		zio_release(p, n, ZIO_PREP_RELEASE, false);
+	zio_real.free(p);
+}
+
+/* Does [p, p+n) hold IO data or aliases? */
+static bool holds_regions(void *p, size_t n)
+{
+	sigset_t old;
+	bool any;
+
+	zio_lock(&old);
+	any = zio_region_first_overlap(&zio.ix, (uintptr_t)p, (uintptr_t)p + n) != NULL;
+	zio_unlock(&old);
+	return any;
+}
+
+EXPORT void *realloc(void *p, size_t n)
+{
+	size_t old;
+	void *q;
+
+	NEED(realloc);
+	if (!p || release_plain() || !zio_real.malloc_usable_size)
+		return zio_real.realloc(p, n);
+	old = zio_real.malloc_usable_size(p);
+	if (old < ZIO_PAGE || !holds_regions(p, old))
+		return zio_real.realloc(p, n);
+	if (!n) {
+		free(p);
+		return NULL;
+	}
+	/* libc would copy internally, reading every alias page through a
+	 * fault: do the move ourselves, so the copy can be elided. */
+	q = zio_real.malloc(n);
+	if (!q)
+		return NULL;
+	memcpy(q, p, old < n ? old : n);
+	free(p);
+	return q;
+}
+
+EXPORT int munmap(void *p, size_t n)
+{
+	NEED(munmap);
+	if (!release_plain())
+		zio_release(p, n, ZIO_PREP_UNMAP, true);
+	return zio_real.munmap(p, n);
+}
+
+EXPORT int madvise(void *p, size_t n, int advice)
+{
+	NEED(madvise);
+	if ((advice == MADV_DONTNEED || advice == MADV_FREE || advice == MADV_REMOVE ||
+	     advice == 24 /* MADV_DONTNEED_LOCKED */) && !release_plain())
+		zio_release(p, n, ZIO_PREP_UNMAP, false);
+	return zio_real.madvise(p, n, advice);
+}
+
+EXPORT void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
+{
+	void *newp = NULL;
+
+	NEED(mremap);
+	if (flags & MREMAP_FIXED) {
+		va_list ap;
+
+		va_start(ap, flags);
+		newp = va_arg(ap, void *);
+		va_end(ap);
+	}
+	if (!release_plain() && holds_regions(old, oldlen) &&
+	    zio_release_for_remap(old, oldlen)) {
+		errno = ENOMEM;
+		return MAP_FAILED;
+	}
+	return zio_real.mremap(old, oldlen, newlen, flags, newp);
+}
+
+/* ------------------------------------------------------------ fork */
+
+/* fork() runs our pthread_atfork handlers; _Fork() (glibc >= 2.34) runs
+ * none, so it gets the same treatment here. */
+EXPORT pid_t _Fork(void)
+{
+	pid_t pid;
+	int e;
+
+	NEED(_Fork);
+	if (!zio_real._Fork) {
+		errno = ENOSYS;
+		return -1;
+	}
+	zio_fork_prepare();
+	pid = zio_real._Fork();
+	e = errno;
+	if (pid == 0)
+		zio_fork_child();
+	else
+		zio_fork_parent();
+	errno = e;
+	return pid;
+}

@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Release: free, realloc, munmap, madvise, mremap.  Memory whose contents
+ * stop mattering drops its aliases without materialising anything; an
+ * original that dies while aliases depend on it hands its very pages to
+ * a shadow (no copy), and the allocator gets populated spare pages back.
+ */
+#include <errno.h>
+
+#include "zio_internal.h"
+
+ZIO_HIDDEN void zio_release(void *p, size_t n, enum zio_prep how, bool unmapping)
+{
+	uintptr_t a = (uintptr_t)p;
+	int saved = errno;
+	sigset_t old;
+
+	if (!n || a + n < a)
+		return;
+	zio_lock(&old);
+	if (zio_region_first_overlap(&zio.ix, a, a + n))
+		zio_prepare_range(a, a + n, how);
+	if (unmapping)
+		zio_uffd_forget(pg_dn(a), pg_up(a + n));
+	zio_unlock(&old);
+	errno = saved;
+}
+
+/*
+ * Before mremap moves or resizes [p, p+n): the moved pages must carry
+ * their real bytes, since the new range is a new registration story.
+ * Returns 0, or -1 when the range could not be made safe (the caller
+ * then fails the call with errno, rather than risk a wrong byte).
+ */
+ZIO_HIDDEN int zio_release_for_remap(void *p, size_t n)
+{
+	uintptr_t a = (uintptr_t)p;
+	int err = 0, saved = errno;
+	sigset_t old;
+
+	zio_lock(&old);
+	if (zio_region_first_overlap(&zio.ix, a, a + n))
+		err = zio_prepare_range(a, a + n, ZIO_PREP_INPUT);
+	/* The moved range must not keep a registration we stop tracking. */
+	if (!err && zio_tree_first_overlap(&zio.registered.t, pg_dn(a), pg_up(a + n)))
+		zio_uffd_unregister(pg_dn(a), pg_up(a + n));
+	zio_unlock(&old);
+	errno = saved;
+	return err ? -1 : 0;
+}

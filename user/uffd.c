@@ -1,0 +1,373 @@
+// SPDX-License-Identifier: MIT
+/*
+ * userfaultfd: set-up, the ioctls the runtime uses, and the fault thread.
+ *
+ * The descriptor is created without UFFD_USER_MODE_ONLY so faults taken
+ * by the kernel itself (copy_to_user into an alias during read(), a
+ * write() of an alias to a pipe...) are delivered to us too and the
+ * kernel sees the right bytes instead of EFAULT.  That needs privilege
+ * (CAP_SYS_PTRACE, vm.unprivileged_userfaultfd=1, or /dev/userfaultfd);
+ * without it elision is off.
+ *
+ * Debian's kernel headers (6.1) predate UFFDIO_MOVE (6.8); its ABI is
+ * spelled out here.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "zio_internal.h"
+
+#ifndef UFFD_FEATURE_MOVE
+#define UFFD_FEATURE_MOVE (1ULL << 16)
+#endif
+#ifndef UFFDIO_MOVE
+struct uffdio_move {
+	__u64 dst;
+	__u64 src;
+	__u64 len;
+#define UFFDIO_MOVE_MODE_DONTWAKE        ((__u64)1 << 0)
+#define UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES ((__u64)1 << 1)
+	__u64 mode;
+	__s64 move;
+};
+#define UFFDIO_MOVE _IOWR(UFFDIO, 0x05, struct uffdio_move)
+#endif
+#ifndef USERFAULTFD_IOC_NEW
+#define USERFAULTFD_IOC_NEW _IO(0xAA, 0x00)
+#endif
+
+static uint64_t uffd_features;
+
+/* Create a descriptor that can take kernel faults.  Returns fd or -errno. */
+static int uffd_create(void)
+{
+	int fd, dev, err;
+
+	fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (fd >= 0)
+		return fd;
+	err = errno;
+	/* Unprivileged processes may still get full descriptors through the
+	 * device node when its permissions allow (Linux >= 6.1). */
+	dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+	if (dev >= 0) {
+		fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+		close(dev);
+		if (fd >= 0)
+			return fd;
+	}
+	return -err;
+}
+
+ZIO_HIDDEN int zio_uffd_open(void)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	uint64_t want = UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_EVENT_REMAP |
+			UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP |
+			UFFD_FEATURE_THREAD_ID | UFFD_FEATURE_MOVE;
+	int probe, fd;
+
+	/* UFFDIO_API may be called once per descriptor: ask a throw-away one
+	 * what this kernel supports, then enable that on the real one. */
+	probe = uffd_create();
+	if (probe < 0)
+		return probe;
+	if (ioctl(probe, UFFDIO_API, &api)) {
+		int e = errno;
+
+		close(probe);
+		return -e;
+	}
+	close(probe);
+	if (!(api.features & UFFD_FEATURE_PAGEFAULT_FLAG_WP))
+		return -EOPNOTSUPP;
+	want &= api.features;
+
+	fd = uffd_create();
+	if (fd < 0)
+		return fd;
+	memset(&api, 0, sizeof(api));
+	api.api = UFFD_API;
+	api.features = want;
+	if (ioctl(fd, UFFDIO_API, &api)) {
+		int e = errno;
+
+		close(fd);
+		return -e;
+	}
+	uffd_features = want;
+	zio.have_move = want & UFFD_FEATURE_MOVE;
+	zio.uffd = fd;
+	return 0;
+}
+
+ZIO_HIDDEN int zio_uffd_register_mode(uintptr_t a, uintptr_t b, bool missing)
+{
+	struct uffdio_register reg = {
+		.range = { .start = a, .len = b - a },
+		.mode = UFFDIO_REGISTER_MODE_WP | (missing ? UFFDIO_REGISTER_MODE_MISSING : 0),
+	};
+
+	if (zio_fault_inject(ZIO_FI_REGISTER))
+		return -EIO;
+	if (ioctl(zio.uffd, UFFDIO_REGISTER, &reg))
+		return -errno;
+	return 0;
+}
+
+/*
+ * Make sure app range [a, b) (page aligned) is registered MISSING|WP.
+ * Only the parts not registered yet cost an ioctl.  Returns 0 or -errno.
+ */
+ZIO_HIDDEN int zio_uffd_register(uintptr_t a, uintptr_t b)
+{
+	uintptr_t cur = a;
+
+	while (cur < b) {
+		struct zio_node *n = zio_tree_floor(&zio.registered.t, cur);
+		uintptr_t gap_hi;
+		int err;
+
+		if (n && n->end > cur) {
+			cur = n->end;
+			continue;
+		}
+		n = zio_tree_after(&zio.registered.t, cur);
+		gap_hi = n && n->start < b ? n->start : b;
+		err = zio_uffd_register_mode(cur, gap_hi, true);
+		if (err)
+			return err;
+		if (zio_extents_add(&zio.registered, cur, gap_hi)) {
+			/* Cannot track it: undo, so we never hold registrations
+			 * we do not know about. */
+			zio_uffd_unregister(cur, gap_hi);
+			return -ENOMEM;
+		}
+		cur = gap_hi;
+	}
+	return 0;
+}
+
+ZIO_HIDDEN void zio_uffd_forget(uintptr_t a, uintptr_t b)
+{
+	zio_extents_del(&zio.registered, a, b);
+}
+
+ZIO_HIDDEN int zio_uffd_unregister(uintptr_t a, uintptr_t b)
+{
+	struct uffdio_range r = { .start = a, .len = b - a };
+
+	if (a >= b)
+		return 0;
+	zio_extents_del(&zio.registered, a, b);
+	if (ioctl(zio.uffd, UFFDIO_UNREGISTER, &r))
+		return -errno;
+	return 0;
+}
+
+ZIO_HIDDEN int zio_uffd_wp(uintptr_t a, uintptr_t b, bool on)
+{
+	struct uffdio_writeprotect wp = {
+		.range = { .start = a, .len = b - a },
+		.mode = on ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
+	};
+
+	if (a >= b)
+		return 0;
+	if (on && zio_fault_inject(ZIO_FI_WP))
+		return -EIO;
+	for (int tries = 0; tries < 100; tries++) {
+		if (!ioctl(zio.uffd, UFFDIO_WRITEPROTECT, &wp))
+			return 0;
+		if (errno != EAGAIN)
+			return -errno;
+	}
+	return -EAGAIN;
+}
+
+/* Returns 0 or -1 with errno; EAGAIN (mmap changing) is retried. */
+ZIO_HIDDEN int zio_uffd_copy(uintptr_t dst, uintptr_t src, uint64_t len)
+{
+	if (zio_fault_inject(ZIO_FI_COPY)) {
+		errno = EIO;
+		return -1;
+	}
+	for (int tries = 0; len && tries < 1000; tries++) {
+		struct uffdio_copy c = { .dst = dst, .src = src, .len = len };
+
+		if (!ioctl(zio.uffd, UFFDIO_COPY, &c))
+			return 0;
+		if (errno == EAGAIN && c.copy > 0) {
+			dst += (uint64_t)c.copy;
+			src += (uint64_t)c.copy;
+			len -= (uint64_t)c.copy;
+			continue;
+		}
+		if (errno != EAGAIN)
+			return -1;
+	}
+	return len ? (errno = EAGAIN, -1) : 0;
+}
+
+/*
+ * Move pages from src to dst (dst absent and registered).  Returns 0 when
+ * all len bytes moved, else -errno; *moved tells how many bytes did.
+ */
+ZIO_HIDDEN int zio_uffd_move(uintptr_t dst, uintptr_t src, uint64_t len, bool holes,
+			     uint64_t *moved)
+{
+	uint64_t done = 0;
+
+	*moved = 0;
+	if (!zio.have_move)
+		return -EOPNOTSUPP;
+	if (zio_fault_inject(ZIO_FI_MOVE))
+		return -EIO;
+	for (int tries = 0; done < len && tries < 1000; tries++) {
+		struct uffdio_move m = {
+			.dst = dst + done,
+			.src = src + done,
+			.len = len - done,
+			.mode = holes ? UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES : 0,
+		};
+
+		if (!ioctl(zio.uffd, UFFDIO_MOVE, &m)) {
+			done = len;
+			break;
+		}
+		if (errno != EAGAIN) {
+			*moved = done;
+			return -errno;
+		}
+		if (m.move > 0)
+			done += (uint64_t)m.move;
+	}
+	*moved = done;
+	return done == len ? 0 : -EAGAIN;
+}
+
+ZIO_HIDDEN int zio_uffd_zeropage(uintptr_t dst, uint64_t len)
+{
+	struct uffdio_zeropage z = { .range = { .start = dst, .len = len } };
+
+	if (ioctl(zio.uffd, UFFDIO_ZEROPAGE, &z))
+		return -errno;
+	return 0;
+}
+
+ZIO_HIDDEN int zio_uffd_wake(uintptr_t a, uint64_t len)
+{
+	struct uffdio_range r = { .start = a, .len = len };
+
+	if (ioctl(zio.uffd, UFFDIO_WAKE, &r))
+		return -errno;
+	return 0;
+}
+
+/* ------------------------------------------------------------ thread */
+
+static void handle_msg(const struct uffd_msg *m)
+{
+	switch (m->event) {
+	case UFFD_EVENT_PAGEFAULT:
+		ZIO_STAT_ADD(faults, 1);
+		if (m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP)
+			zio_handle_wp_fault(pg_dn(m->arg.pagefault.address));
+		else
+			zio_handle_missing_fault(pg_dn(m->arg.pagefault.address),
+						 m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE);
+		break;
+	case UFFD_EVENT_REMOVE:
+		ZIO_STAT_ADD(kernel_events, 1);
+		zio_handle_event_range(m->arg.remove.start, m->arg.remove.end, false, 0);
+		break;
+	case UFFD_EVENT_UNMAP:
+		ZIO_STAT_ADD(kernel_events, 1);
+		zio_handle_event_range(m->arg.remove.start, m->arg.remove.end, false, 0);
+		zio_uffd_forget(m->arg.remove.start, m->arg.remove.end);
+		break;
+	case UFFD_EVENT_REMAP:
+		ZIO_STAT_ADD(kernel_events, 1);
+		zio_handle_event_range(m->arg.remap.from, m->arg.remap.from + m->arg.remap.len,
+				       true, m->arg.remap.to);
+		break;
+	default:
+		break;
+	}
+}
+
+static void *fault_thread(void *arg)
+{
+	struct pollfd pfd[2];
+	struct uffd_msg msgs[32];
+	sigset_t all;
+
+	(void)arg;
+	/* Signal handlers never run here: one that touched an alias would
+	 * wait for this very thread. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	zio_in_runtime = 1;
+
+	pfd[0] = (struct pollfd){ .fd = zio.uffd, .events = POLLIN };
+	pfd[1] = (struct pollfd){ .fd = zio.wake_fd, .events = POLLIN };
+	for (;;) {
+		sigset_t old;
+		int n = poll(pfd, 2, -1);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			pr_warn("fault thread: failed to poll: %s", strerror(errno));
+			return NULL;
+		}
+		if (pfd[1].revents)
+			return NULL;
+		if (pfd[0].revents & (POLLERR | POLLHUP | POLLNVAL))
+			return NULL;
+		/* Messages are read under the lock so that an unmap the kernel
+		 * reports is processed before any other thread can look at the
+		 * index again (the unmapping thread resumes once it is read). */
+		zio_lock(&old);
+		for (;;) {
+			ssize_t r = (ssize_t)syscall(SYS_read, zio.uffd, msgs, sizeof(msgs));
+
+			if (r <= 0)
+				break;
+			for (size_t i = 0; i < (size_t)r / sizeof(msgs[0]); i++)
+				handle_msg(&msgs[i]);
+		}
+		zio_unlock(&old);
+	}
+}
+
+ZIO_HIDDEN int zio_uffd_start_thread(void)
+{
+	pthread_attr_t attr;
+	int err;
+
+	if (zio.thread_started)
+		return 0;
+	zio.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (zio.wake_fd < 0)
+		return -errno;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	err = pthread_create(&zio.fault_thread, &attr, fault_thread, NULL);
+	pthread_attr_destroy(&attr);
+	if (err) {
+		close(zio.wake_fd);
+		zio.wake_fd = -1;
+		return -err;
+	}
+	zio.thread_started = true;
+	return 0;
+}
