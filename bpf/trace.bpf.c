@@ -51,6 +51,8 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 /* Tunables, set by zio-trace before load. */
 const volatile __u64 threshold = ZIO_TRACE_THRESHOLD_DEFAULT;
 const volatile __u64 min_input = 1;
+/* App copies shorter than this are followed but not counted. */
+const volatile __u64 min_copy = 1;
 
 struct zio_trace_totals totals = {};
 /* Exit stops asked for by zio_exit, for user space to tell them apart
@@ -303,8 +305,9 @@ int BPF_KPROBE(zio_copy, void *dst, const void *src, size_t n)
 		range_walk(&c, d, n, clear_cb);
 		range_walk(&c, d + lo, hi - lo, mark_cb);
 	}
-	count_site(entry_ret_ip(ctx), ZIO_TRACE_APP,
-		   ZIO_TRACE_COOKIE_FN(cookie), n, n);
+	if (n >= min_copy)
+		count_site(entry_ret_ip(ctx), ZIO_TRACE_APP,
+			   ZIO_TRACE_COOKIE_FN(cookie), n, n);
 	return 0;
 }
 

@@ -25,12 +25,14 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,18 +45,23 @@
 #include "lib/trace_sym.h"
 
 #define MAX_LINKS 64
+/* enum bpf_attach_type of kernel 6.6+, missing from older uapi headers */
+#define ZIO_BPF_TRACE_UPROBE_MULTI 48
 
 static struct env {
 	pid_t pid;
 	long duration;
 	__u64 threshold;
 	__u64 min_input;
+	__u64 min_copy;
 	bool verbose;
 	bool json;
+	bool no_multi;
 	char **argv;		/* -- PROGRAM ARGS */
 } env = {
 	.threshold = ZIO_TRACE_THRESHOLD_DEFAULT,
 	.min_input = 1,
+	.min_copy = 1,
 };
 
 const char *argp_program_version = "zio-trace 0.1";
@@ -70,6 +77,7 @@ const char argp_program_doc[] =
 "    zio-trace -p 181 -d 10     # trace PID 181 for 10 seconds\n"
 "    zio-trace --threshold 65536 -p 181  # count copies >= 64 KiB as elidable\n"
 "    zio-trace -j -- ./server   # print the table as JSON\n"
+"    kill -USR1 $(pidof zio-trace)  # print the table so far, start anew\n"
 "\n"
 "KIND app: a copy of IO data inside the program; iostack: IO data handed to\n"
 "an output call (the kernel copies it).  BYTES of an app site are its copy\n"
@@ -79,6 +87,8 @@ const char argp_program_doc[] =
 enum {
 	OPT_THRESHOLD = 0x100,
 	OPT_MIN_INPUT,
+	OPT_MIN_COPY,
+	OPT_NO_MULTI,
 };
 
 static const struct argp_option opts[] = {
@@ -88,7 +98,11 @@ static const struct argp_option opts[] = {
 	  "Copies of at least BYTES are elidable (default 16384)", 0 },
 	{ "min-input", OPT_MIN_INPUT, "BYTES", 0,
 	  "Ignore input calls returning fewer bytes (default 1)", 0 },
+	{ "min-copy", OPT_MIN_COPY, "BYTES", 0,
+	  "Count only app copies of at least BYTES (default 1)", 0 },
 	{ "json", 'j', NULL, 0, "Print JSON instead of a table", 0 },
+	{ "no-multi", OPT_NO_MULTI, NULL, 0,
+	  "One perf-event uprobe per function (as before kernel 6.6)", 0 },
 	{ "verbose", 'v', NULL, 0, "Verbose debug output", 0 },
 	{ NULL, 'h', NULL, OPTION_HIDDEN, "Show the full help", 0 },
 	{},
@@ -121,6 +135,9 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	case 'j':
 		env.json = true;
 		break;
+	case OPT_NO_MULTI:
+		env.no_multi = true;
+		break;
 	case 'p':
 		if (parse_long(arg, 1, INT_MAX, &v)) {
 			fprintf(stderr, "zio-trace: invalid PID: %s\n", arg);
@@ -137,14 +154,17 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_THRESHOLD:
 	case OPT_MIN_INPUT:
+	case OPT_MIN_COPY:
 		if (parse_long(arg, 1, LONG_MAX, &v)) {
 			fprintf(stderr, "zio-trace: invalid size: %s\n", arg);
 			argp_usage(state);
 		}
 		if (key == OPT_THRESHOLD)
 			env.threshold = v;
-		else
+		else if (key == OPT_MIN_INPUT)
 			env.min_input = v;
+		else
+			env.min_copy = v;
 		break;
 	case ARGP_KEY_ARGS:
 		env.argv = state->argv + state->next;
@@ -172,6 +192,7 @@ static int libbpf_print_fn(enum libbpf_print_level level, const char *format,
 
 static volatile sig_atomic_t exiting;
 static volatile sig_atomic_t timed_out;
+static volatile sig_atomic_t report_now;
 
 static void sig_int(int signo)
 {
@@ -185,6 +206,11 @@ static void sig_alarm(int signo)
 
 static void sig_chld(int signo)
 {
+}
+
+static void sig_usr1(int signo)
+{
+	report_now = 1;
 }
 
 /* ---------------------------------------------------------------- probes */
@@ -230,12 +256,29 @@ static const char *fn_name(__u32 fn)
 	return "?";
 }
 
+/* The four BPF programs, each attached at a list of libc offsets. */
+enum {
+	PLAN_COPY,	/* zio_copy at the copy functions */
+	PLAN_ENTER,	/* zio_io_enter at the IO functions */
+	PLAN_EXIT,	/* zio_io_exit at their returns */
+	PLAN_EXITCALL,	/* zio_exit at _exit (children only) */
+	PLAN_MAX,
+};
+
+struct plan {
+	__u64 offs[MAX_LINKS];
+	__u64 cookies[MAX_LINKS];
+	const char *names[MAX_LINKS];
+	int nr;
+};
+
 struct tracer {
 	struct trace_bpf *skel;
-	struct bpf_link *links[MAX_LINKS];
+	struct plan plan[PLAN_MAX];
+	struct bpf_link *links[MAX_LINKS];	/* one per offset, or ... */
 	int nr_links;
-	__u64 attached[MAX_LINKS];	/* file offsets, to probe each once */
-	int nr_attached;
+	int multi_fds[PLAN_MAX];		/* ... one per plan */
+	int nr_multi;
 	const char *libc_path;		/* path to attach to */
 	struct zio_elf *libc;
 	struct zio_maps *self_maps;
@@ -295,14 +338,41 @@ static void collect_offset(const struct zio_sym *s, void *arg)
 	add_offset(r, (__u64)addr - m->start + m->pgoff);
 }
 
-static bool attached_before(struct tracer *t, __u64 off)
+static bool planned_before(struct tracer *t, __u64 off)
 {
-	int i;
+	int p, i;
 
-	for (i = 0; i < t->nr_attached; i++)
-		if (t->attached[i] == off)
-			return true;
+	for (p = 0; p < PLAN_MAX; p++)
+		for (i = 0; i < t->plan[p].nr; i++)
+			if (t->plan[p].offs[i] == off)
+				return true;
 	return false;
+}
+
+static int plan_add(struct plan *pl, __u64 off, __u64 cookie,
+		    const char *name)
+{
+	if (pl->nr >= MAX_LINKS)
+		return -E2BIG;
+	pl->offs[pl->nr] = off;
+	pl->cookies[pl->nr] = cookie;
+	pl->names[pl->nr] = name;
+	pl->nr++;
+	return 0;
+}
+
+static struct bpf_program *plan_prog(struct tracer *t, int p)
+{
+	switch (p) {
+	case PLAN_COPY:
+		return t->skel->progs.zio_copy;
+	case PLAN_ENTER:
+		return t->skel->progs.zio_io_enter;
+	case PLAN_EXIT:
+		return t->skel->progs.zio_io_exit;
+	default:
+		return t->skel->progs.zio_exit;
+	}
 }
 
 static int attach_one(struct tracer *t, struct bpf_program *prog, pid_t pid,
@@ -390,11 +460,13 @@ static int tracer__find_libc(struct tracer *t, pid_t pid, bool own)
 	return 0;
 }
 
-/* Attaches every probe of probe_specs to pid.  Returns 0 or -errno. */
-static int tracer__attach(struct tracer *t, pid_t pid, bool child)
+/* Lists the libc offsets of every probe of probe_specs (each offset
+ * once: memmove shares memcpy's implementation, ...).  Returns 0 or
+ * -errno. */
+static int tracer__plan(struct tracer *t, bool child)
 {
 	size_t i;
-	int j, err, nr_copy = 0;
+	int j, err = 0;
 
 	for (i = 0; i < sizeof(probe_specs) / sizeof(probe_specs[0]); i++) {
 		const struct probe_spec *sp = &probe_specs[i];
@@ -402,41 +474,30 @@ static int tracer__attach(struct tracer *t, pid_t pid, bool child)
 		__u64 cookie;
 
 		zio_elf__for_each_named(t->libc, sp->name, collect_offset, &r);
-		if (!r.nr) {
-			if (env.verbose)
-				fprintf(stderr, "zio-trace: no %s in %s\n",
-					sp->name, t->libc_path);
-			continue;
-		}
+		if (!r.nr && env.verbose)
+			fprintf(stderr, "zio-trace: no %s in %s\n", sp->name,
+				t->libc_path);
 		cookie = ZIO_TRACE_COOKIE(sp->fn, sp->style, sp->out);
 		if (sp->chk)
 			cookie |= ZIO_TRACE_COOKIE_CHK;
-		for (j = 0; j < r.nr; j++) {
-			/* memmove shares memcpy's implementation, etc. */
-			if (attached_before(t, r.offs[j]))
+		for (j = 0; j < r.nr && !err; j++) {
+			if (planned_before(t, r.offs[j]))
 				continue;
 			if (sp->copy) {
-				err = attach_one(t, t->skel->progs.zio_copy,
-						 pid, r.offs[j], cookie, false,
-						 sp->name);
-				nr_copy++;
-			} else {
-				err = attach_one(t, t->skel->progs.zio_io_enter,
-						 pid, r.offs[j], cookie, false,
-						 sp->name);
-				if (!err)
-					err = attach_one(t,
-						t->skel->progs.zio_io_exit, pid,
-						r.offs[j], cookie, true,
-						sp->name);
+				err = plan_add(&t->plan[PLAN_COPY], r.offs[j],
+					       cookie, sp->name);
+				continue;
 			}
-			if (err)
-				return err;
-			if (t->nr_attached < MAX_LINKS)
-				t->attached[t->nr_attached++] = r.offs[j];
+			err = plan_add(&t->plan[PLAN_ENTER], r.offs[j], cookie,
+				       sp->name);
+			if (!err)
+				err = plan_add(&t->plan[PLAN_EXIT], r.offs[j],
+					       cookie, sp->name);
 		}
+		if (err)
+			return err;
 	}
-	if (!nr_copy) {
+	if (!t->plan[PLAN_COPY].nr) {
 		fprintf(stderr, "zio-trace: failed to find the copy functions "
 			"of %s\n", t->libc_path);
 		return -ENOENT;
@@ -446,9 +507,113 @@ static int tracer__attach(struct tracer *t, pid_t pid, bool child)
 		struct offset_req r = { .t = t, .spec = &exit_spec };
 
 		zio_elf__for_each_named(t->libc, "_exit", collect_offset, &r);
-		for (j = 0; j < r.nr; j++) {
-			err = attach_one(t, t->skel->progs.zio_exit, pid,
-					 r.offs[j], 0, false, "_exit");
+		for (j = 0; j < r.nr && !err; j++)
+			err = plan_add(&t->plan[PLAN_EXITCALL], r.offs[j], 0,
+				       "_exit");
+	}
+	return err;
+}
+
+/* Opens and loads the BPF object; multi: for uprobe_multi links.
+ * Returns 0 or -errno. */
+static int tracer__load(struct tracer *t, bool child, bool multi)
+{
+	int p, err;
+
+	t->skel = trace_bpf__open();
+	if (!t->skel) {
+		err = -errno;
+		fprintf(stderr, "zio-trace: failed to open BPF skeleton: %s\n",
+			strerror(-err));
+		return err;
+	}
+	/* the exit stop is for children only (see zio_exit) */
+	if (!child)
+		bpf_program__set_autoload(t->skel->progs.zio_exit, false);
+	for (p = 0; multi && p < PLAN_MAX; p++)
+		bpf_program__set_expected_attach_type(plan_prog(t, p),
+						      ZIO_BPF_TRACE_UPROBE_MULTI);
+	t->skel->rodata->threshold = env.threshold;
+	t->skel->rodata->min_input = env.min_input;
+	t->skel->rodata->min_copy = env.min_copy;
+	err = trace_bpf__load(t->skel);
+	if (err && !multi)
+		fprintf(stderr, "zio-trace: failed to load BPF object: %s\n",
+			strerror(-err));
+	return err;
+}
+
+/*
+ * One uprobe_multi link per program (kernel 6.6+): attaching and, above
+ * all, detaching many uprobes one perf event at a time waits a grace
+ * period for each (~100 ms: 3 s for 30 probes); a multi link waits once.
+ * libbpf 1.1 cannot create one, hence the raw BPF_LINK_CREATE.
+ * Returns 0 or -errno.
+ */
+static int tracer__attach_multi(struct tracer *t, pid_t pid)
+{
+	union {
+		union bpf_attr attr;
+		struct {
+			__u32 prog_fd;
+			__u32 target_fd;
+			__u32 attach_type;
+			__u32 flags;
+			__u64 path;
+			__u64 offsets;
+			__u64 ref_ctr_offsets;
+			__u64 cookies;
+			__u32 cnt;
+			__u32 multi_flags;
+			__u32 pid;
+		} um;
+		char pad[256];
+	} a;
+	int p, fd;
+
+	for (p = 0; p < PLAN_MAX; p++) {
+		struct plan *pl = &t->plan[p];
+
+		if (!pl->nr)
+			continue;
+		memset(&a, 0, sizeof(a));
+		a.um.prog_fd = bpf_program__fd(plan_prog(t, p));
+		a.um.attach_type = ZIO_BPF_TRACE_UPROBE_MULTI;
+		a.um.path = (__u64)(unsigned long)t->libc_path;
+		a.um.offsets = (__u64)(unsigned long)pl->offs;
+		a.um.cookies = (__u64)(unsigned long)pl->cookies;
+		a.um.cnt = pl->nr;
+		a.um.multi_flags = p == PLAN_EXIT ? 1 /* RETURN */ : 0;
+		a.um.pid = pid;
+		fd = syscall(__NR_bpf, BPF_LINK_CREATE, &a, sizeof(a));
+		if (fd < 0)
+			return -errno;
+		t->multi_fds[t->nr_multi++] = fd;
+		if (env.verbose) {
+			int i;
+
+			for (i = 0; i < pl->nr; i++)
+				fprintf(stderr, "zio-trace: %s %s at %s+0x%llx\n",
+					p == PLAN_EXIT ? "uretprobe" : "uprobe",
+					pl->names[i], t->libc_path,
+					(unsigned long long)pl->offs[i]);
+		}
+	}
+	return 0;
+}
+
+/* One perf-event uprobe per offset.  Returns 0 or -errno. */
+static int tracer__attach(struct tracer *t, pid_t pid)
+{
+	int p, i, err;
+
+	for (p = 0; p < PLAN_MAX; p++) {
+		struct plan *pl = &t->plan[p];
+
+		for (i = 0; i < pl->nr; i++) {
+			err = attach_one(t, plan_prog(t, p), pid, pl->offs[i],
+					 pl->cookies[i], p == PLAN_EXIT,
+					 pl->names[i]);
 			if (err)
 				return err;
 		}
@@ -456,10 +621,35 @@ static int tracer__attach(struct tracer *t, pid_t pid, bool child)
 	return 0;
 }
 
+static void *destroy_link(void *link)
+{
+	bpf_link__destroy(link);
+	return NULL;
+}
+
+/*
+ * Removing a uprobe waits for a grace period (~100 ms here), one link
+ * after the other: 30 links take 3 s.  Removed from threads, the waits
+ * overlap.  Falls back to one by one when a thread cannot start.
+ */
 static void tracer__detach(struct tracer *t)
 {
-	while (t->nr_links > 0)
-		bpf_link__destroy(t->links[--t->nr_links]);
+	pthread_t tids[MAX_LINKS];
+	bool started[MAX_LINKS] = {};
+	int i;
+
+	for (i = 0; i < t->nr_links; i++)
+		started[i] = !pthread_create(&tids[i], NULL, destroy_link,
+					     t->links[i]);
+	for (i = 0; i < t->nr_links; i++) {
+		if (started[i])
+			pthread_join(tids[i], NULL);
+		else
+			bpf_link__destroy(t->links[i]);
+	}
+	t->nr_links = 0;
+	while (t->nr_multi > 0)
+		close(t->multi_fds[--t->nr_multi]);
 }
 
 /* ---------------------------------------------------------------- report */
@@ -522,7 +712,7 @@ static int print_report(struct trace_bpf *skel, const struct zio_maps *maps,
 	const struct zio_trace_totals *tot = &skel->bss->totals;
 	struct zio_trace_site_key key, next, *prev = NULL;
 	struct row *rows = NULL, *r;
-	size_t nr = 0, i, n_app = 0, n_io = 0;
+	size_t nr = 0, i, n_app = 0, n_io = 0, n_el = 0;
 	__u64 app_calls = 0, el_calls = 0, el_bytes = 0;
 	struct zio_syms *syms;
 	int fd = bpf_map__fd(skel->maps.sites), err = 0;
@@ -561,6 +751,7 @@ static int print_report(struct trace_bpf *skel, const struct zio_maps *maps,
 		r->fn = row_fn(syms, maps, r);
 		if (r->key.kind == ZIO_TRACE_APP) {
 			n_app++;
+			n_el += r->val.elide_calls != 0;
 			app_calls += r->val.calls;
 			el_calls += r->val.elide_calls;
 			el_bytes += r->val.elide_bytes;
@@ -600,8 +791,9 @@ static int print_report(struct trace_bpf *skel, const struct zio_maps *maps,
 			       (unsigned long long)r->val.elide_bytes);
 		}
 		printf("],\"summary\":{\"app_sites\":%zu,\"iostack_sites\":%zu,"
+		       "\"elidable_sites\":%zu,"
 		       "\"app_copies\":%llu,\"elidable_copies\":%llu,"
-		       "\"elidable_bytes\":%llu}}\n", n_app, n_io,
+		       "\"elidable_bytes\":%llu}}\n", n_app, n_io, n_el,
 		       (unsigned long long)app_calls,
 		       (unsigned long long)el_calls,
 		       (unsigned long long)el_bytes);
@@ -635,10 +827,10 @@ static int print_report(struct trace_bpf *skel, const struct zio_maps *maps,
 		       (unsigned long long)r->val.bytes, share, el);
 	}
 	printf("summary: app copy sites=%zu io-stack sites=%zu; zio would elide "
-	       "%llu of %llu copies (%llu bytes) at threshold %llu\n", n_app,
-	       n_io, (unsigned long long)el_calls,
+	       "%llu of %llu copies (%llu bytes) at threshold %llu, at %zu "
+	       "sites\n", n_app, n_io, (unsigned long long)el_calls,
 	       (unsigned long long)app_calls, (unsigned long long)el_bytes,
-	       (unsigned long long)env.threshold);
+	       (unsigned long long)env.threshold, n_el);
 	if (tot->lost || tot->truncated)
 		printf("warning: %llu map updates lost, %llu ranges truncated\n",
 		       (unsigned long long)tot->lost,
@@ -651,6 +843,23 @@ out:
 	free(rows);
 	zio_syms__free(syms);
 	return err;
+}
+
+/* Starts a new table (SIGUSR1): drops the sites and copy totals, keeps
+ * the IO data marks, so the next phase of a program is seen on its own. */
+static void reset_counts(struct trace_bpf *skel)
+{
+	int fd = bpf_map__fd(skel->maps.sites);
+	struct zio_trace_site_key key;
+
+	while (!bpf_map_get_next_key(fd, NULL, &key))
+		if (bpf_map_delete_elem(fd, &key))
+			break;
+	/* IO input stays: its data is still marked, and later copies of
+	 * it are shares of it */
+	skel->bss->totals.copies = 0;
+	skel->bss->totals.io_copies = 0;
+	skel->bss->totals.out_calls = 0;
 }
 
 /* ---------------------------------------------------------------- target */
@@ -709,6 +918,24 @@ static pid_t spawn_stopped(char **argv)
 	return pid;
 }
 
+/* Whether pid has exited (a zombie counts: its maps are gone). */
+static bool proc_gone(pid_t pid)
+{
+	char path[64], buf[256], *p;
+	bool gone = true;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return true;
+	/* "pid (comm) S ...": comm may hold spaces and parentheses */
+	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')) && p[1])
+		gone = p[2] == 'Z' || p[2] == 'X';
+	fclose(f);
+	return gone;
+}
+
 /*
  * Polls the traced process until it ends or tracing does (Ctrl-C, the
  * duration), keeping a fresh snapshot of its maps.  A child of ours stops
@@ -716,9 +943,10 @@ static pid_t spawn_stopped(char **argv)
  * Returns the child's wait status, or -1 when it still runs (or is not
  * a child).
  */
-static int trace_loop(struct trace_bpf *skel, pid_t pid, bool child,
+static int trace_loop(struct tracer *t, pid_t pid, bool child,
 		      struct zio_maps **maps, char *comm, size_t sz)
 {
+	struct trace_bpf *skel = t->skel;
 	__u64 stops_seen = 0;
 	int st;
 
@@ -738,13 +966,18 @@ static int trace_loop(struct trace_bpf *skel, pid_t pid, bool child,
 				}
 				continue;
 			}
-		} else if (kill(pid, 0) && errno == ESRCH) {
-			return -1;	/* gone: keep the last maps */
+		} else if (proc_gone(pid)) {
+			return -1;	/* keep the last maps */
 		}
 		/* a child gets Ctrl-C too: give it a chance to exit first */
 		if (timed_out || exiting > (child ? 1 : 0))
 			return -1;
 		snapshot(pid, maps, comm, sz);
+		if (report_now) {
+			report_now = 0;
+			print_report(skel, *maps, pid, comm, t->libc_path);
+			reset_counts(skel);
+		}
 		nanosleep(&ts, NULL);	/* SIGCHLD cuts it short */
 	}
 }
@@ -784,6 +1017,8 @@ int main(int argc, char **argv)
 	sigaction(SIGALRM, &sa, NULL);
 	sa.sa_handler = sig_chld;
 	sigaction(SIGCHLD, &sa, NULL);
+	sa.sa_handler = sig_usr1;
+	sigaction(SIGUSR1, &sa, NULL);
 
 	if (env.argv) {
 		child = spawn_stopped(env.argv);
@@ -809,27 +1044,26 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 
-	t.skel = trace_bpf__open();
-	if (!t.skel) {
-		err = -errno;
-		fprintf(stderr, "zio-trace: failed to open BPF skeleton: %s\n",
-			strerror(-err));
-		goto cleanup;
-	}
-	/* the exit stop is for children only (see zio_exit) */
-	if (!child)
-		bpf_program__set_autoload(t.skel->progs.zio_exit, false);
-	t.skel->rodata->threshold = env.threshold;
-	t.skel->rodata->min_input = env.min_input;
-	err = trace_bpf__load(t.skel);
-	if (err) {
-		fprintf(stderr, "zio-trace: failed to load BPF object: %s\n",
-			strerror(-err));
-		goto cleanup;
-	}
-	err = tracer__attach(&t, pid, child != 0);
+	err = tracer__plan(&t, child != 0);
 	if (err)
 		goto cleanup;
+	/* uprobe_multi links where the kernel has them, else perf events */
+	err = env.no_multi ? -EOPNOTSUPP : tracer__load(&t, child != 0, true);
+	if (!err)
+		err = tracer__attach_multi(&t, pid);
+	if (err) {
+		if (env.verbose)
+			fprintf(stderr, "zio-trace: no uprobe_multi links (%s), "
+				"attaching one uprobe at a time\n",
+				strerror(-err));
+		tracer__detach(&t);
+		trace_bpf__destroy(t.skel);
+		err = tracer__load(&t, child != 0, false);
+		if (!err)
+			err = tracer__attach(&t, pid);
+		if (err)
+			goto cleanup;
+	}
 
 	if (env.duration)
 		alarm(env.duration);
@@ -844,7 +1078,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "Tracing PID %d (%s)... Hit Ctrl-C to end.\n",
 			(int)pid, comm);
 	}
-	st = trace_loop(t.skel, pid, child != 0, &maps, comm, sizeof(comm));
+	st = trace_loop(&t, pid, child != 0, &maps, comm, sizeof(comm));
 
 	tracer__detach(&t);
 	err = print_report(t.skel, maps, pid, comm, t.libc_path);

@@ -11,6 +11,7 @@
  *   emit_out   write    copy_b's output to /dev/null      (iostack)
  *   emit_noio  write    non-IO data to /dev/null          (not counted)
  * so zio-trace must report, per site, ROUNDS calls and ROUNDS x size bytes.
+ * With --wait it first reads one byte from stdin (zio-trace -p attaches).
  * Built with -fno-builtin: every copy is a call to libc.
  */
 #include <stdio.h>
@@ -106,11 +107,16 @@ static int sender(int fd)
 	return 0;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	int sv[2], null_fd, r, st;
 	size_t i;
 	pid_t pid;
+	char go;
+
+	/* --wait: start on a byte from stdin, for zio-trace -p to attach */
+	if (argc > 1 && !strcmp(argv[1], "--wait") && read(0, &go, 1) != 1)
+		return fprintf(stderr, "no start byte\n"), 1;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
 		return perror("socketpair"), 1;
