@@ -59,7 +59,7 @@ UNIT_SRCS := $(wildcard tests/unit/*.c)
 INTEG_SRCS := $(wildcard tests/integ/*.c)
 
 # Internal objects the unit tests link directly (no preload involved).
-UNIT_LIB_OBJS := $(OUT)/lib/index.o $(OUT)/lib/log.o $(OUT)/lib/options.o
+UNIT_LIB_OBJS := $(OUT)/lib/index.o $(OUT)/lib/tree.o $(OUT)/lib/log.o $(OUT)/lib/options.o
 
 all: $(OUT)/libzio.so $(OUT)/zio-run $(OUT)/zio-trace $(TOOL_BINS) $(PROG_BINS)
 
@@ -97,7 +97,7 @@ $(OUT)/zio-trace: user/zio-trace.c tools/lib/trace_sym.c tools/lib/trace_sym.h \
 		$(OUT)/trace.skel.h include/trace.h | $(OUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -Itools user/zio-trace.c \
-		tools/lib/trace_sym.c -o $@ -lbpf -lelf -lz
+		tools/lib/trace_sym.c -o $@ -lbpf -lelf -lz -pthread
 
 # ---------------------------------------------------------------- BPF
 $(OUT)/%.bpf.o: bpf/%.bpf.c vmlinux.h $(wildcard include/*.h bpf/*.h) | $(OUT)

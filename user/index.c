@@ -160,12 +160,11 @@ static void alias_unlink(struct zio_region *r)
 
 static void region_counts(struct zio_index *ix, struct zio_region *r, int dir)
 {
-	if (r->type == ZIO_R_ORIG) {
+	/* alias_pages is kept by the callers, who know which pages moved */
+	if (r->type == ZIO_R_ORIG)
 		ix->n_orig += (uint64_t)dir;
-	} else {
+	else
 		ix->n_alias += (uint64_t)dir;
-		ix->alias_pages += (uint64_t)dir * ((r->node.end - r->node.start) / ZIO_PAGE);
-	}
 }
 
 ZIO_HIDDEN struct zio_region *zio_index_add_orig(struct zio_index *ix, uintptr_t a,
@@ -251,6 +250,7 @@ ZIO_HIDDEN struct zio_region *zio_index_add_alias(struct zio_index *ix, uintptr_
 	r->site = site;
 	r->born_ns = now;
 	o->ref_pages += pages;
+	ix->alias_pages += pages;
 	alias_link(r);
 	zio_tree_insert(&ix->regions, &r->node);
 	region_counts(ix, r, 1);

@@ -207,6 +207,7 @@ int main(int argc, char **argv)
 	const char *old;
 	int idx, err;
 
+	argp_err_exit_status = 2;
 	err = argp_parse(&argp, argc, argv, ARGP_IN_ORDER, NULL, NULL);
 	if (err)
 		return 2;

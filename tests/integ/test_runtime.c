@@ -1,0 +1,255 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Integration tests of the runtime: small real programs (tests/progs/zt)
+ * run under zio-run; each verifies every byte it sees, and the tests
+ * check its verdict and the runtime's counters, so a run that elides
+ * nothing cannot pass where elision is expected.
+ */
+#include <criterion/criterion.h>
+#include <sys/stat.h>
+
+#include "harness.h"
+
+static char zio_run[512], zt[512];
+
+/* Skip (one line) where userfaultfd with kernel faults is not available. */
+static void need_uffd(void)
+{
+	static int avail = -1;
+
+	if (avail < 0) {
+		struct run r;
+
+		RUN(&r, 20, zio_run, "--", "true");
+		avail = r.status == 0 && !strstr(r.err, "unavailable");
+	}
+	if (!avail)
+		cr_skip_test("userfaultfd with kernel-fault delivery unavailable here");
+}
+
+static void setup(void)
+{
+	path_in_build(zio_run, sizeof(zio_run), "zio-run");
+	path_in_build(zt, sizeof(zt), "tests/progs/zt");
+}
+
+TestSuite(runtime, .init = setup, .timeout = 120);
+
+/* Run zt MODE under zio with --stats; check verdict, return the run. */
+static struct run *zt_zio(const char *mode, const char *extra)
+{
+	static struct run r;
+	char ok[64];
+
+	need_uffd();
+	if (extra)
+		RUN(&r, 100, zio_run, "--stats", (char *)extra, "--", zt, (char *)mode);
+	else
+		RUN(&r, 100, zio_run, "--stats", "--", zt, (char *)mode);
+	snprintf(ok, sizeof(ok), "zt: %s ok", mode);
+	cr_assert_eq(r.status, 0, "zt %s under zio: status %d\nstdout: %s\nstderr: %s", mode,
+		     r.status, r.out, r.err);
+	cr_assert(strstr(r.out, ok), "zt %s: %s", mode, r.out);
+	cr_assert_geq(stat_of(r.err, "elided_copies"), 0, "no stats line: %s", r.err);
+	return &r;
+}
+
+Test(runtime, recv_memcpy_send_elides_and_the_peer_gets_identical_bytes)
+{
+	struct run *r = zt_zio("relay", NULL);
+
+	cr_assert_geq(stat_of(r->err, "elided_copies"), 16, "%s", r->err);
+	cr_assert_gt(stat_of(r->err, "outputs_substituted"), 0, "%s", r->err);
+	cr_assert_gt(stat_of(r->err, "output_bytes_from_origin"), 8 * 500 * 1024, "%s", r->err);
+	cr_assert_eq(stat_of(r->err, "fallbacks"), 0, "%s", r->err);
+}
+
+Test(runtime, single_byte_loads_and_stores_inside_an_alias)
+{
+	struct run *r = zt_zio("touch", NULL);
+
+	cr_assert_eq(stat_of(r->err, "elided_copies"), 1, "%s", r->err);
+	/* the final check reads every page: each alias page came in once */
+	cr_assert_geq(stat_of(r->err, "missing_faults"), 2, "%s", r->err);
+	cr_assert_leq(stat_of(r->err, "materialized_pages"), 64, "%s", r->err);
+}
+
+Test(runtime, stores_into_the_original_after_a_copy)
+{
+	struct run *r = zt_zio("store-orig", NULL);
+
+	cr_assert_geq(stat_of(r->err, "elided_copies"), 2, "%s", r->err);
+	cr_assert_geq(stat_of(r->err, "wp_faults"), 1, "%s", r->err);
+	cr_assert_geq(stat_of(r->err, "retired_copy") + stat_of(r->err, "retired_move"), 1,
+		      "%s", r->err);
+}
+
+Test(runtime, overlapping_memmove)
+{
+	struct run *r = zt_zio("memmove", NULL);
+
+	cr_assert_geq(stat_of(r->err, "elided_copies"), 1, "%s", r->err);
+}
+
+Test(runtime, free_and_realloc_of_aliases_and_originals)
+{
+	struct run *r = zt_zio("free", NULL);
+
+	cr_assert_geq(stat_of(r->err, "elided_copies"), 6, "%s", r->err);
+}
+
+Test(runtime, fork_child_and_parent_read_the_data)
+{
+	struct run *r = zt_zio("fork", NULL);
+
+	cr_assert_geq(stat_of(r->err, "elided_copies"), 2, "%s", r->err);
+	/* the parent materialised before fork: the child needed no fault */
+	cr_assert_geq(stat_of(r->err, "materialized_pages"), 200, "%s", r->err);
+}
+
+Test(runtime, four_threads_copy_and_touch_concurrently)
+{
+	struct run *r = zt_zio("threads", NULL);
+
+	cr_assert_geq(stat_of(r->err, "elided_copies"), 40, "%s", r->err);
+	cr_assert_gt(stat_of(r->err, "faults"), 0, "%s", r->err);
+}
+
+Test(runtime, kernel_reads_and_writes_aliases)
+{
+	struct run *r = zt_zio("kernel", NULL);
+
+	cr_assert_geq(stat_of(r->err, "elided_copies"), 2, "%s", r->err);
+	cr_assert_gt(stat_of(r->err, "materialized_pages"), 0, "%s", r->err);
+}
+
+Test(runtime, a_program_that_touches_everything_is_still_correct)
+{
+	struct run *r = zt_zio("touchall", NULL);
+
+	cr_assert_geq(stat_of(r->err, "elided_copies"), 1, "%s", r->err);
+	/* the adaptive policy noticed and stopped eliding that call site */
+	cr_assert_gt(stat_of(r->err, "policy_skips"), 0, "%s", r->err);
+}
+
+Test(runtime, small_and_non_io_copies_are_not_elided)
+{
+	struct run *r = zt_zio("small", NULL);
+
+	cr_assert_eq(stat_of(r->err, "elided_copies"), 0, "%s", r->err);
+}
+
+Test(runtime, off_loads_the_interposers_but_elides_nothing)
+{
+	struct run *r = zt_zio("relay", "--off");
+
+	cr_assert_eq(stat_of(r->err, "elided_copies"), 0, "%s", r->err);
+	cr_assert_eq(stat_of(r->err, "outputs_substituted"), 0, "%s", r->err);
+}
+
+Test(runtime, every_mode_passes_without_zio_too)
+{
+	const char *modes[] = { "relay", "touch", "store-orig", "memmove", "free", "fork",
+				"threads", "kernel", "touchall", "small" };
+
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		struct run r;
+
+		RUN(&r, 60, zt, (char *)modes[i]);
+		cr_assert_eq(r.status, 0, "plain zt %s: %s %s", modes[i], r.out, r.err);
+	}
+}
+
+Test(runtime, threshold_above_the_copy_size_elides_nothing)
+{
+	struct run *r = zt_zio("relay", "--threshold=1M");
+
+	cr_assert_eq(stat_of(r->err, "elided_copies"), 0, "%s", r->err);
+}
+
+Test(runtime, hostile_environment_values_warn_and_use_defaults)
+{
+	struct run r;
+	char *env[] = { "ZIO_THRESHOLD=12abc", "ZIO_POOL_MAX=-5", "ZIO_LOG=9",
+			"ZIO_POLICY=sometimes", "ZIO_FAULT_INJECT=bogus", NULL };
+	char *argv[] = { zio_run, "--stats", "--", zt, "relay", NULL };
+
+	need_uffd();
+	run_env(&r, 100, env, argv);
+	cr_assert_eq(r.status, 0, "%s %s", r.out, r.err);
+	cr_assert(strstr(r.err, "invalid ZIO_THRESHOLD='12abc'"), "%s", r.err);
+	cr_assert(strstr(r.err, "invalid ZIO_POOL_MAX='-5'"), "%s", r.err);
+	cr_assert(strstr(r.err, "invalid ZIO_POLICY='sometimes'"), "%s", r.err);
+	cr_assert(strstr(r.err, "invalid ZIO_FAULT_INJECT entry 'bogus'"), "%s", r.err);
+	/* the default threshold still elides the 512 KiB copies */
+	cr_assert_geq(stat_of(r.err, "elided_copies"), 16, "%s", r.err);
+}
+
+/* ------------------------------------------------------------ zio-run */
+
+Test(zio_run, usage_errors, .init = setup)
+{
+	struct run r;
+
+	RUN(&r, 10, zio_run);
+	cr_assert_eq(r.status, 2);
+	cr_assert(strstr(r.err, "missing PROGRAM"), "%s", r.err);
+
+	RUN(&r, 10, zio_run, "--threshold", "lots", "--", "true");
+	cr_assert_eq(r.status, 2);
+	cr_assert(strstr(r.err, "invalid --threshold 'lots'"), "%s", r.err);
+
+	RUN(&r, 10, zio_run, "--threshold", "100", "--", "true");
+	cr_assert_eq(r.status, 2, "below one page is refused");
+
+	RUN(&r, 10, zio_run, "--bogus", "--", "true");
+	cr_assert_eq(r.status, 2);
+	cr_assert(strstr(r.err, "unrecognized option"), "%s", r.err);
+
+	RUN(&r, 10, zio_run, "--policy", "never", "--", "true");
+	cr_assert_eq(r.status, 2);
+	cr_assert(strstr(r.err, "invalid --policy 'never'"), "%s", r.err);
+}
+
+Test(zio_run, missing_program_is_127_with_a_message, .init = setup)
+{
+	struct run r;
+
+	RUN(&r, 10, zio_run, "--", "/nonexistent/zio-no-such-program");
+	cr_assert_eq(r.status, 127);
+	cr_assert(strstr(r.err, "zio-no-such-program: command not found"), "%s", r.err);
+}
+
+Test(zio_run, exits_with_the_program_status_and_passes_its_arguments, .init = setup)
+{
+	struct run r;
+
+	RUN(&r, 10, zio_run, "--", "sh", "-c", "echo \"$0 $1\"; exit 7", "a", "--stats");
+	cr_assert_eq(r.status, 7);
+	cr_assert(strstr(r.out, "a --stats"), "the program's own options are its own: %s", r.out);
+}
+
+Test(zio_run, help_has_examples, .init = setup)
+{
+	struct run r;
+
+	RUN(&r, 10, zio_run, "--help");
+	cr_assert_eq(r.status, 0);
+	cr_assert(strstr(r.out, "EXAMPLES"), "%s", r.out);
+	cr_assert(strstr(r.out, "--threshold"), "%s", r.out);
+}
+
+Test(zio_run, stats_line_has_the_documented_form, .init = setup)
+{
+	struct run r;
+	int pid;
+	long long a, b, c, d, e;
+
+	need_uffd();
+	RUN(&r, 10, zio_run, "--stats", "--", "true");
+	cr_assert_eq(r.status, 0);
+	cr_assert_eq(sscanf(strstr(r.err, "zio: "), "zio: pid=%d elided_copies=%lld elided_bytes=%lld "
+			    "materialized_pages=%lld faults=%lld fallbacks=", &pid, &a, &b, &c, &d),
+		     5, "%s", r.err);
+	(void)e;
+}

@@ -1,0 +1,512 @@
+// SPDX-License-Identifier: MIT
+/*
+ * zt — small, unmodified-style programs that exercise one path of the
+ * runtime each and verify every byte themselves.  The integration tests
+ * run them under zio-run (and plain) and check their verdict and the
+ * runtime's counters.  `zt MODE` prints "zt: MODE ok" and exits 0, or
+ * "zt: MODE FAIL ..." and exits 1.
+ *
+ * Data enters through real input calls (recv/read from a socket pair fed
+ * by a writer thread), because only input makes IO data.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define KB 1024UL
+#define PG 4096UL
+
+static const char *mode = "?";
+
+#define FAIL(...) do { \
+	printf("zt: %s FAIL ", mode); printf(__VA_ARGS__); printf("\n"); \
+	fflush(stdout); exit(1); } while (0)
+#define CHECK(c, ...) do { if (!(c)) FAIL(__VA_ARGS__); } while (0)
+
+/* Byte i of message `seed`: depends on the page number too, so a page
+ * served from the wrong place is caught. */
+static inline unsigned char pat(size_t i, unsigned seed)
+{
+	return (unsigned char)(i * 131 + seed * 7 + (i >> 12) * 29 + 1);
+}
+
+static void fill_pat(unsigned char *b, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++)
+		b[i] = pat(i, seed);
+}
+
+/* Index of the first byte of b that differs from message seed at
+ * offset off, or -1. */
+static long check_pat(const unsigned char *b, size_t n, unsigned seed, size_t off)
+{
+	for (size_t i = 0; i < n; i++)
+		if (b[i] != pat(i + off, seed))
+			return (long)i;
+	return -1;
+}
+
+struct feed {
+	int fd;
+	size_t len;
+	unsigned seed;
+};
+
+static void *feeder(void *arg)
+{
+	struct feed *f = arg;
+	unsigned char *b = malloc(f->len);
+	size_t o = 0;
+
+	fill_pat(b, f->len, f->seed);
+	while (o < f->len) {
+		ssize_t w = write(f->fd, b + o, f->len - o);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		o += (size_t)w;
+	}
+	free(b);
+	return NULL;
+}
+
+/* Receive message `seed` of len bytes into buf with recv() calls. */
+static void receive(void *buf, size_t len, unsigned seed)
+{
+	int sv[2];
+	pthread_t t;
+	struct feed f;
+	size_t o = 0;
+
+	CHECK(!socketpair(AF_UNIX, SOCK_STREAM, 0, sv), "socketpair: %s", strerror(errno));
+	f = (struct feed){ sv[0], len, seed };
+	pthread_create(&t, NULL, feeder, &f);
+	while (o < len) {
+		ssize_t r = recv(sv[1], (char *)buf + o, len - o, 0);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		CHECK(r > 0, "recv: %zd %s", r, strerror(errno));
+		o += (size_t)r;
+	}
+	pthread_join(t, NULL);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+static void expect(const void *b, size_t n, unsigned seed, size_t off, const char *what)
+{
+	long bad = check_pat(b, n, seed, off);
+
+	CHECK(bad < 0, "%s: byte %ld is 0x%02x, expected 0x%02x", what, bad,
+	      ((const unsigned char *)b)[bad], pat((size_t)bad + off, seed));
+}
+
+static void *xmalloc(size_t n)
+{
+	void *p = malloc(n);
+
+	CHECK(p, "malloc %zu", n);
+	return p;
+}
+
+static void *xmmap(size_t n)
+{
+	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	CHECK(p != MAP_FAILED, "mmap %zu", n);
+	return p;
+}
+
+/* ------------------------------------------------------------ modes */
+
+/* recv -> memcpy -> memcpy -> send to a peer that verifies. */
+struct sink {
+	int fd;
+	size_t len;
+	int rounds;
+	long bad;
+};
+
+static void *sink_thread(void *arg)
+{
+	struct sink *s = arg;
+	unsigned char *b = malloc(s->len);
+
+	for (int r = 0; r < s->rounds; r++) {
+		size_t o = 0;
+
+		while (o < s->len) {
+			ssize_t n = read(s->fd, b + o, s->len - o);
+
+			if (n <= 0) {
+				s->bad = -2;
+				return NULL;
+			}
+			o += (size_t)n;
+		}
+		if (check_pat(b, s->len, (unsigned)r, 0) >= 0 && s->bad == 0)
+			s->bad = r + 1;
+	}
+	free(b);
+	return NULL;
+}
+
+static void mode_relay(void)
+{
+	const size_t n = 512 * KB;
+	const int rounds = 8;
+	unsigned char *in = xmalloc(n), *mid = xmalloc(n), *out = xmalloc(n + 300);
+	int sv[2];
+	pthread_t t;
+	struct sink s;
+
+	CHECK(!socketpair(AF_UNIX, SOCK_STREAM, 0, sv), "socketpair");
+	s = (struct sink){ sv[1], n, rounds, 0 };
+	pthread_create(&t, NULL, sink_thread, &s);
+	for (int r = 0; r < rounds; r++) {
+		size_t o = 0;
+
+		receive(in, n, (unsigned)r);
+		memcpy(mid, in, n);
+		memcpy(out + 300, mid, n);      /* not page-congruent */
+		while (o < n) {
+			ssize_t w = send(sv[0], out + 300 + o, n - o, 0);
+
+			CHECK(w > 0, "send: %s", strerror(errno));
+			o += (size_t)w;
+		}
+	}
+	pthread_join(t, NULL);
+	CHECK(s.bad == 0, "receiver saw wrong bytes in round %ld", s.bad);
+	expect(out + 300, n, rounds - 1, 0, "final buffer");
+}
+
+/* Single-byte loads and stores inside an alias. */
+static void mode_touch(void)
+{
+	const size_t n = 256 * KB;
+	unsigned char *in = xmalloc(n), *a = xmalloc(n);
+
+	receive(in, n, 3);
+	memcpy(a, in, n);
+	CHECK(a[PG * 5 + 17] == pat(PG * 5 + 17, 3), "load in alias");
+	a[PG * 9 + 1] = 0xAB;                   /* store into another alias page */
+	CHECK(a[PG * 9 + 1] == 0xAB, "store in alias did not stick");
+	CHECK(a[PG * 9] == pat(PG * 9, 3) && a[PG * 9 + 2] == pat(PG * 9 + 2, 3),
+	      "bytes around a store changed");
+	a[PG * 9 + 1] = pat(PG * 9 + 1, 3);
+	expect(a, n, 3, 0, "alias");
+	expect(in, n, 3, 0, "original");
+}
+
+/* Stores into the original after a copy: the copy keeps the old bytes. */
+static void mode_store_orig(void)
+{
+	const size_t n = 384 * KB;
+	unsigned char *in = xmalloc(n), *a = xmalloc(n), *b = xmalloc(n);
+
+	receive(in, n, 5);
+	memcpy(a, in, n);
+	memcpy(b, a, n);                        /* alias of an alias */
+	in[PG * 10] ^= 0xFF;                    /* one store */
+	memset(in + PG * 20, 0x5A, PG * 3);     /* a range of stores */
+	expect(a, n, 5, 0, "first copy");
+	expect(b, n, 5, 0, "copy of copy");
+	CHECK(in[PG * 10] == (unsigned char)(pat(PG * 10, 5) ^ 0xFF), "store lost");
+	CHECK(in[PG * 21] == 0x5A, "memset lost");
+	/* a new input into the original, too */
+	receive(in, n, 6);
+	expect(a, n, 5, 0, "first copy after re-receive");
+	expect(in, n, 6, 0, "original after re-receive");
+}
+
+/* Overlapping memmove over IO data and over an alias. */
+static void mode_memmove(void)
+{
+	const size_t n = 256 * KB;
+	unsigned char *in = xmalloc(n + 8 * PG), *a = xmalloc(n + 8 * PG);
+
+	receive(in, n, 7);
+	memcpy(a, in, n);
+	memmove(a + 3 * PG + 5, a, n);          /* overlaps itself, shifts up */
+	expect(a + 3 * PG + 5, n, 7, 0, "alias shifted up");
+	memmove(in + 100, in + 5000, n - 5000); /* shifts down inside the original */
+	expect(in + 100, n - 5000, 7, 5000, "original shifted down");
+	memcpy(a, in + 100, n - 5000);
+	expect(a, n - 5000, 7, 5000, "copy of shifted original");
+}
+
+/* free/realloc of aliases and originals, then reuse of the memory. */
+static void mode_free(void)
+{
+	const size_t n = 512 * KB;
+
+	for (int r = 0; r < 6; r++) {
+		unsigned char *in = xmalloc(n), *a = xmalloc(n), *b;
+
+		receive(in, n, 10 + (unsigned)r);
+		memcpy(a, in, n);
+		if (r & 1) {
+			free(in);                       /* original dies, alias lives */
+			expect(a, n, 10 + (unsigned)r, 0, "alias after its original was freed");
+			b = realloc(a, 2 * n);          /* alias moves */
+			CHECK(b, "realloc");
+			expect(b, n, 10 + (unsigned)r, 0, "alias after realloc");
+			memset(b + n, 1, n);
+			free(b);
+		} else {
+			free(a);                        /* alias dies untouched */
+			b = xmalloc(n);                 /* likely the same memory */
+			memset(b, 0x77, n);
+			for (size_t i = 0; i < n; i += PG)
+				CHECK(b[i] == 0x77, "reused memory");
+			expect(in, n, 10 + (unsigned)r, 0, "original after its alias was freed");
+			in = realloc(in, n / 2);        /* original shrinks */
+			CHECK(in, "realloc");
+			expect(in, n / 2, 10 + (unsigned)r, 0, "original after realloc");
+			free(b);
+			free(in);
+		}
+	}
+	/* mmap'ed buffers: munmap and madvise */
+	{
+		unsigned char *in = xmmap(n), *a = xmmap(n);
+
+		receive(in, n, 30);
+		memcpy(a, in, n);
+		CHECK(!madvise(a, n / 2, MADV_DONTNEED), "madvise");
+		for (size_t i = 0; i < n / 2; i += 997)
+			CHECK(a[i] == 0, "DONTNEED'd alias must read zero");
+		expect(a + n / 2, n / 2, 30, n / 2, "rest of alias");
+		munmap(in, n);
+		expect(a + n / 2, n / 2, 30, n / 2, "alias after original unmapped");
+		munmap(a, n);
+	}
+}
+
+/* fork: child and parent read the data. */
+static void mode_fork(void)
+{
+	const size_t n = 512 * KB;
+	unsigned char *in = xmalloc(n), *a = xmalloc(n), *b = xmalloc(n);
+	int st;
+	pid_t pid;
+
+	receive(in, n, 40);
+	memcpy(a, in, n);
+	memcpy(b, a, n);
+	pid = fork();
+	CHECK(pid >= 0, "fork");
+	if (pid == 0) {
+		long bad = check_pat(a, n, 40, 0);
+
+		if (bad < 0)
+			bad = check_pat(b, n, 40, 0);
+		if (bad < 0) {
+			/* the child runs elision of its own */
+			unsigned char *c = malloc(n);
+
+			receive(in, n, 41);
+			memcpy(c, in, n);
+			bad = check_pat(c, n, 41, 0);
+		}
+		_exit(bad < 0 ? 0 : 3);
+	}
+	CHECK(waitpid(pid, &st, 0) == pid, "waitpid");
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child saw wrong bytes (status %d)", st);
+	expect(a, n, 40, 0, "parent alias");
+	expect(b, n, 40, 0, "parent alias 2");
+	in[0] ^= 1;
+	expect(a, n, 40, 0, "parent alias after store to original");
+}
+
+/* 4 threads copying and touching concurrently. */
+struct worker {
+	int id;
+	long bad;
+};
+
+static unsigned char *shared_in;
+static const size_t shared_n = 512 * KB;
+
+static void *worker(void *arg)
+{
+	struct worker *w = arg;
+	unsigned char *a = malloc(shared_n), *b = malloc(shared_n);
+	unsigned x = (unsigned)w->id * 2654435761u + 1;
+
+	for (int it = 0; it < 60 && !w->bad; it++) {
+		memcpy(a, shared_in, shared_n);
+		memcpy(b, a, shared_n);
+		for (int k = 0; k < 8; k++) {
+			size_t i;
+
+			x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+			i = x % shared_n;
+			if (a[i] != pat(i, 50) || b[(i * 7) % shared_n] != pat((i * 7) % shared_n, 50))
+				w->bad = 1 + (long)i;
+		}
+		if (it % 10 == 9 && check_pat(b, shared_n, 50, 0) >= 0)
+			w->bad = -1;
+	}
+	free(a);
+	free(b);
+	return NULL;
+}
+
+static void mode_threads(void)
+{
+	pthread_t t[4];
+	struct worker w[4];
+
+	shared_in = xmalloc(shared_n);
+	receive(shared_in, shared_n, 50);
+	for (int i = 0; i < 4; i++) {
+		w[i] = (struct worker){ i, 0 };
+		pthread_create(&t[i], NULL, worker, &w[i]);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		CHECK(!w[i].bad, "thread %d saw a wrong byte (%ld)", i, w[i].bad);
+	}
+	expect(shared_in, shared_n, 50, 0, "shared original");
+}
+
+/* The kernel's own accesses: an alias written to a pipe, and read()
+ * into an alias as destination. */
+static void mode_kernel(void)
+{
+	const size_t n = 256 * KB;
+	unsigned char *in = xmalloc(n), *a = xmalloc(n), *got = xmalloc(n);
+	int p[2];
+	size_t o = 0;
+	pid_t pid;
+	int st;
+
+	receive(in, n, 60);
+	memcpy(a, in, n);
+	CHECK(!pipe(p), "pipe");
+	pid = fork();
+	if (pid == 0) {
+		/* the child drains the pipe so the parent's write can block */
+		unsigned char *b = malloc(n);
+		size_t q = 0;
+
+		close(p[1]);
+		while (q < n) {
+			ssize_t r = read(p[0], b + q, n - q);
+
+			if (r <= 0)
+				_exit(2);
+			q += (size_t)r;
+		}
+		_exit(check_pat(b, n, 60, 0) < 0 ? 0 : 3);
+	}
+	close(p[0]);
+	memcpy(got, in, n);              /* got is an alias too */
+	while (o < n) {
+		ssize_t w = write(p[1], a + o, n - o);
+
+		CHECK(w > 0, "write to pipe: %s", strerror(errno));
+		o += (size_t)w;
+	}
+	close(p[1]);
+	CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	      "pipe reader saw wrong bytes (status %d)", st);
+	/* read() into an alias: a short read must leave the rest intact */
+	{
+		int q[2];
+		unsigned char small[3 * PG];
+
+		for (size_t i = 0; i < sizeof(small); i++)
+			small[i] = 0xC3;
+		CHECK(!pipe(q), "pipe");
+		CHECK(write(q[1], small, sizeof(small)) == (ssize_t)sizeof(small), "write small");
+		close(q[1]);
+		CHECK(read(q[0], got + PG * 4 + 100, n / 2) == (ssize_t)sizeof(small), "short read");
+		close(q[0]);
+		for (size_t i = 0; i < sizeof(small); i++)
+			CHECK(got[PG * 4 + 100 + i] == 0xC3, "read into alias lost byte %zu", i);
+		expect(got, PG * 4 + 100, 60, 0, "alias before the read");
+		expect(got + PG * 4 + 100 + sizeof(small), n - (PG * 4 + 100 + sizeof(small)), 60,
+		       PG * 4 + 100 + sizeof(small), "alias after the short read");
+	}
+}
+
+/* A program that touches everything it copies must still be right. */
+static void mode_touchall(void)
+{
+	const size_t n = 512 * KB;
+	unsigned char *in = xmalloc(n), *a = xmalloc(n);
+	unsigned long sum = 0, want = 0;
+
+	for (int r = 0; r < 6; r++) {
+		receive(in, n, 70 + (unsigned)r);
+		memcpy(a, in, n);
+		for (size_t i = 0; i < n; i++) {
+			sum += a[i];
+			want += pat(i, 70 + (unsigned)r);
+		}
+		a[n / 2] ^= 0x11;
+		a[n / 2] ^= 0x11;
+		expect(a, n, 70 + (unsigned)r, 0, "touched alias");
+	}
+	CHECK(sum == want, "checksum");
+}
+
+/* Copies below the threshold and of non-IO data are never elided. */
+static void mode_small(void)
+{
+	const size_t n = 256 * KB;
+	unsigned char *in = xmalloc(n), *a = xmalloc(n), *plain = xmalloc(n);
+
+	receive(in, n, 80);
+	for (size_t o = 0; o + 1000 <= n; o += 1000)
+		memcpy(a + o, in + o, 1000);
+	fill_pat(plain, n, 81);
+	memcpy(a, plain, n);
+	expect(a, n, 81, 0, "copy of non-IO data");
+}
+
+static const struct {
+	const char *name;
+	void (*fn)(void);
+} modes[] = {
+	{ "relay", mode_relay }, { "touch", mode_touch }, { "store-orig", mode_store_orig },
+	{ "memmove", mode_memmove }, { "free", mode_free }, { "fork", mode_fork },
+	{ "threads", mode_threads }, { "kernel", mode_kernel }, { "touchall", mode_touchall },
+	{ "small", mode_small },
+};
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: zt MODE (relay touch store-orig memmove free fork "
+			"threads kernel touchall small)\n");
+		return 2;
+	}
+	mode = argv[1];
+	signal(SIGPIPE, SIG_IGN);
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+		if (!strcmp(modes[i].name, mode)) {
+			modes[i].fn();
+			printf("zt: %s ok\n", mode);
+			return 0;
+		}
+	fprintf(stderr, "zt: unknown mode %s\n", mode);
+	return 2;
+}
