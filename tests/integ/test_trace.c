@@ -1,0 +1,391 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_trace.c - zio-trace on tests/progs/trace_target, whose IO copy call
+ * sites are known: 3 rounds of a 256 KiB recv, then copy_a (memcpy, 256
+ * KiB of input), copy_b (memmove, 100 KiB of copy_a's output), copy_small
+ * (memcpy, 1000 bytes of input), emit_out (write of copy_b's output), and
+ * copy_noio/emit_noio, which move no IO data and must not show.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TRACE_OUT_MAX (64 * 1024)
+
+struct trace_row {
+	char kind[16];
+	char fn[32];
+	char site[256];
+	char bin[128];
+	unsigned long long calls;
+	unsigned long long bytes;
+	char elidable[32];
+};
+
+static const char *trace_build(void)
+{
+	const char *b = getenv("ZIO_BUILD");
+
+	if (!b)
+		cr_skip_test("ZIO_BUILD is not set (run through make test)");
+	return b;
+}
+
+/*
+ * Runs argv with stdin from /dev/null and stdout into out (NUL-terminated).
+ * Returns the exit code, 128+signal, or -1.
+ */
+static int trace_run(char *const argv[], char *out, size_t outsz)
+{
+	size_t len = 0;
+	int p[2], st;
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe(p))
+		return -1;
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		int null_fd = open("/dev/null", O_RDONLY);
+
+		dup2(null_fd, 0);
+		dup2(p[1], 1);
+		close(p[0]);
+		close(p[1]);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(p[1]);
+	while (len + 1 < outsz && (n = read(p[0], out + len, outsz - len - 1)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		len += n;
+	}
+	out[len] = '\0';
+	close(p[0]);
+	if (waitpid(pid, &st, 0) != pid)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Skips unless zio-trace can trace at all here (root, BPF, uprobes). */
+static void trace_require(void)
+{
+	static int ok = -1;
+	char path[4096], out[TRACE_OUT_MAX];
+
+	if (geteuid() != 0)
+		cr_skip_test("zio-trace needs root for BPF uprobes");
+	if (access("/sys/kernel/btf/vmlinux", R_OK))
+		cr_skip_test("no kernel BTF (/sys/kernel/btf/vmlinux)");
+	if (ok < 0) {
+		char *argv[] = { path, "--", "/bin/true", NULL };
+
+		snprintf(path, sizeof(path), "%s/zio-trace", trace_build());
+		ok = trace_run(argv, out, sizeof(out)) == 0 &&
+		     strstr(out, "IO copy call sites");
+	}
+	if (!ok)
+		cr_skip_test("zio-trace cannot attach uprobes on this kernel");
+}
+
+/* Parses the table's rows.  Returns how many. */
+static int trace_rows(const char *out, struct trace_row *rows, int max)
+{
+	const char *line = out;
+	int nr = 0;
+
+	while (line && *line && nr < max) {
+		struct trace_row *r = &rows[nr];
+
+		if ((!strncmp(line, "  app ", 6) ||
+		     !strncmp(line, "  iostack ", 10)) &&
+		    sscanf(line, "%15s %31s %255s %127s %llu %llu %*s %31s",
+			   r->kind, r->fn, r->site, r->bin, &r->calls,
+			   &r->bytes, r->elidable) == 7)
+			nr++;
+		line = strchr(line, '\n');
+		if (line)
+			line++;
+	}
+	return nr;
+}
+
+/* The row whose call site is in function fn ("fn+0x..."), or NULL. */
+static const struct trace_row *trace_find(const struct trace_row *rows, int nr,
+					  const char *fn)
+{
+	size_t n = strlen(fn);
+	int i;
+
+	for (i = 0; i < nr; i++)
+		if (!strncmp(rows[i].site, fn, n) && rows[i].site[n] == '+')
+			return &rows[i];
+	return NULL;
+}
+
+static void trace_expect(const struct trace_row *rows, int nr,
+			 const char *site, const char *kind, const char *fn,
+			 unsigned long long calls, unsigned long long bytes,
+			 const char *elidable)
+{
+	const struct trace_row *r = trace_find(rows, nr, site);
+
+	cr_assert_not_null(r, "no row for %s", site);
+	cr_expect_str_eq(r->kind, kind, "%s: kind", site);
+	cr_expect_str_eq(r->fn, fn, "%s: function", site);
+	cr_expect_str_eq(r->bin, "(trace_target)", "%s: binary", site);
+	cr_expect_eq(r->calls, calls, "%s: calls %llu, want %llu", site,
+		     r->calls, calls);
+	cr_expect_eq(r->bytes, bytes, "%s: bytes %llu, want %llu", site,
+		     r->bytes, bytes);
+	cr_expect_str_eq(r->elidable, elidable, "%s: elidable", site);
+}
+
+static void trace_target_run(const char *extra, char *out, size_t outsz)
+{
+	char tool[4096], prog[4096];
+	char *argv[8];
+	int i = 0, rc;
+
+	snprintf(tool, sizeof(tool), "%s/zio-trace", trace_build());
+	snprintf(prog, sizeof(prog), "%s/tests/progs/trace_target",
+		 trace_build());
+	argv[i++] = tool;
+	if (extra) {
+		argv[i++] = "--threshold";
+		argv[i++] = (char *)extra;
+	}
+	argv[i++] = "--";
+	argv[i++] = prog;
+	argv[i] = NULL;
+	rc = trace_run(argv, out, outsz);
+	cr_assert_eq(rc, 0, "zio-trace -- trace_target exited %d:\n%s", rc,
+		     out);
+}
+
+TestSuite(trace, .timeout = 30);
+
+Test(trace, known_sites)
+{
+	static char out[TRACE_OUT_MAX];
+	struct trace_row rows[32];
+	int nr;
+
+	trace_require();
+	trace_target_run(NULL, out, sizeof(out));
+	nr = trace_rows(out, rows, 32);
+	cr_assert_eq(nr, 4, "want 4 rows, got %d:\n%s", nr, out);
+	trace_expect(rows, nr, "copy_a", "app", "memcpy", 3, 3 * 262144, "3");
+	trace_expect(rows, nr, "copy_b", "app", "memmove", 3, 3 * 102400, "3");
+	trace_expect(rows, nr, "copy_small", "app", "memcpy", 3, 3000, "0");
+	trace_expect(rows, nr, "emit_out", "iostack", "write", 3, 3 * 102400,
+		     "-");
+	cr_expect_null(trace_find(rows, nr, "copy_noio"));
+	cr_expect_null(trace_find(rows, nr, "emit_noio"));
+	cr_expect(strstr(out, "IO input: 786432 bytes in 3 calls"), "%s", out);
+	cr_expect(strstr(out, "summary: app copy sites=3 io-stack sites=1; "
+			      "zio would elide 6 of 9 copies (1093632 bytes) "
+			      "at threshold 16384, at 2 sites"), "%s", out);
+}
+
+Test(trace, threshold)
+{
+	static char out[TRACE_OUT_MAX];
+	struct trace_row rows[32];
+	int nr;
+
+	trace_require();
+	trace_target_run("200000", out, sizeof(out));
+	nr = trace_rows(out, rows, 32);
+	cr_assert_eq(nr, 4, "want 4 rows, got %d:\n%s", nr, out);
+	trace_expect(rows, nr, "copy_a", "app", "memcpy", 3, 3 * 262144, "3");
+	trace_expect(rows, nr, "copy_b", "app", "memmove", 3, 3 * 102400, "0");
+	cr_expect(strstr(out, "zio would elide 3 of 9 copies (786432 bytes) "
+			      "at threshold 200000, at 1 sites"), "%s", out);
+}
+
+/* Without .symtab (and the sites are not in .dynsym): binary+0xaddr. */
+Test(trace, stripped_binary)
+{
+	static char out[TRACE_OUT_MAX];
+	char dir[] = "/tmp/zio-trace-XXXXXX", src[4096], dst[4096];
+	char tool[4096];
+	struct trace_row rows[32];
+	unsigned long long app_bytes = 0;
+	int nr, i, rc, n_app = 0, n_io = 0;
+
+	trace_require();
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(src, sizeof(src), "%s/tests/progs/trace_target",
+		 trace_build());
+	snprintf(dst, sizeof(dst), "%s/trace_target", dir);
+	{
+		char *argv[] = { "/usr/bin/strip", "-o", dst, src, NULL };
+
+		rc = trace_run(argv, out, sizeof(out));
+	}
+	if (rc) {
+		rmdir(dir);
+		cr_skip_test("strip is not available");
+	}
+	snprintf(tool, sizeof(tool), "%s/zio-trace", trace_build());
+	{
+		char *argv[] = { tool, "--", dst, NULL };
+
+		rc = trace_run(argv, out, sizeof(out));
+	}
+	unlink(dst);
+	rmdir(dir);
+	cr_assert_eq(rc, 0, "exited %d:\n%s", rc, out);
+	nr = trace_rows(out, rows, 32);
+	cr_assert_eq(nr, 4, "want 4 rows, got %d:\n%s", nr, out);
+	for (i = 0; i < nr; i++) {
+		cr_expect(!strncmp(rows[i].site, "trace_target+0x", 15),
+			  "site %s", rows[i].site);
+		cr_expect_eq(rows[i].calls, 3);
+		if (!strcmp(rows[i].kind, "app")) {
+			n_app++;
+			app_bytes += rows[i].bytes;
+		} else {
+			n_io++;
+			cr_expect_eq(rows[i].bytes, 3 * 102400);
+		}
+	}
+	cr_expect_eq(n_app, 3);
+	cr_expect_eq(n_io, 1);
+	cr_expect_eq(app_bytes, 3 * 262144 + 3 * 102400 + 3000);
+}
+
+/* -p PID: attach to a running trace_target, which starts on a byte. */
+Test(trace, attach_pid)
+{
+	static char out[TRACE_OUT_MAX];
+	char tool[4096], prog[4096], pidstr[16], err[4096] = "";
+	struct trace_row rows[32];
+	int in[2], po[2], pe[2], st, nr, rc;
+	size_t len = 0, elen = 0;
+	pid_t target, tracer;
+	time_t t0;
+	ssize_t n;
+
+	trace_require();
+	snprintf(tool, sizeof(tool), "%s/zio-trace", trace_build());
+	snprintf(prog, sizeof(prog), "%s/tests/progs/trace_target",
+		 trace_build());
+	cr_assert(!pipe(in) && !pipe(po) && !pipe(pe));
+
+	target = fork();
+	cr_assert(target >= 0);
+	if (target == 0) {
+		dup2(in[0], 0);
+		close(in[1]);
+		execl(prog, prog, "--wait", (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	snprintf(pidstr, sizeof(pidstr), "%d", (int)target);
+	tracer = fork();
+	cr_assert(tracer >= 0);
+	if (tracer == 0) {
+		dup2(po[1], 1);
+		dup2(pe[1], 2);
+		close(po[0]);
+		close(pe[0]);
+		close(in[1]);
+		execl(tool, tool, "-p", pidstr, (char *)NULL);
+		_exit(127);
+	}
+	close(po[1]);
+	close(pe[1]);
+
+	/* wait for "Tracing PID ..." on stderr: the probes are in place */
+	t0 = time(NULL);
+	while (!strstr(err, "Tracing PID") && time(NULL) - t0 < 15) {
+		struct pollfd pfd = { .fd = pe[0], .events = POLLIN };
+
+		err[elen] = '\0';
+		if (poll(&pfd, 1, 1000) <= 0)
+			continue;
+		n = read(pe[0], err + elen, sizeof(err) - elen - 1);
+		if (n <= 0)
+			break;
+		elen += n;
+		err[elen] = '\0';
+	}
+	if (!strstr(err, "Tracing PID")) {
+		kill(target, SIGKILL);
+		kill(tracer, SIGKILL);
+		waitpid(target, &st, 0);
+		waitpid(tracer, &st, 0);
+		cr_assert_fail("zio-trace -p did not start: %s", err);
+	}
+	cr_assert_eq(write(in[1], "g", 1), 1);
+	close(in[1]);
+	cr_assert_eq(waitpid(target, &st, 0), target);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+
+	/* the target is gone: zio-trace prints the table and exits */
+	while ((n = read(po[0], out + len, sizeof(out) - len - 1)) > 0)
+		len += n;
+	out[len] = '\0';
+	close(po[0]);
+	close(pe[0]);
+	cr_assert_eq(waitpid(tracer, &st, 0), tracer);
+	rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	cr_assert_eq(rc, 0, "zio-trace -p exited %d:\n%s", rc, out);
+
+	nr = trace_rows(out, rows, 32);
+	cr_assert_eq(nr, 4, "want 4 rows, got %d:\n%s", nr, out);
+	trace_expect(rows, nr, "copy_a", "app", "memcpy", 3, 3 * 262144, "3");
+	trace_expect(rows, nr, "copy_b", "app", "memmove", 3, 3 * 102400, "3");
+	trace_expect(rows, nr, "copy_small", "app", "memcpy", 3, 3000, "0");
+	trace_expect(rows, nr, "emit_out", "iostack", "write", 3, 3 * 102400,
+		     "-");
+}
+
+/* zio-trace -- PROGRAM exits with the program's status. */
+Test(trace, exit_status)
+{
+	static char out[TRACE_OUT_MAX];
+	char tool[4096];
+	char *argv[] = { tool, "--", "/bin/sh", "-c", "exit 7", NULL };
+
+	trace_require();
+	snprintf(tool, sizeof(tool), "%s/zio-trace", trace_build());
+	cr_expect_eq(trace_run(argv, out, sizeof(out)), 7, "%s", out);
+	cr_expect(strstr(out, "summary: app copy sites=0"), "%s", out);
+}
+
+/* The fallback without uprobe_multi links counts the same. */
+Test(trace, perf_event_uprobes)
+{
+	static char out[TRACE_OUT_MAX];
+	char tool[4096], prog[4096];
+	char *argv[] = { tool, "--no-multi", "-j", "--", prog, NULL };
+
+	trace_require();
+	snprintf(tool, sizeof(tool), "%s/zio-trace", trace_build());
+	snprintf(prog, sizeof(prog), "%s/tests/progs/trace_target",
+		 trace_build());
+	cr_assert_eq(trace_run(argv, out, sizeof(out)), 0, "%s", out);
+	cr_expect(strstr(out, "\"site\":\"copy_a+"), "%s", out);
+	cr_expect(strstr(out, "\"calls\":3,\"bytes\":786432,"
+			      "\"elidable_calls\":3"), "%s", out);
+	cr_expect(strstr(out, "\"summary\":{\"app_sites\":3,"
+			      "\"iostack_sites\":1,\"elidable_sites\":2,"
+			      "\"app_copies\":9,\"elidable_copies\":6,"
+			      "\"elidable_bytes\":1093632}"), "%s", out);
+}
