@@ -51,7 +51,8 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 /* Tunables, set by zio-trace before load. */
 const volatile __u64 threshold = ZIO_TRACE_THRESHOLD_DEFAULT;
 const volatile __u64 min_input = 1;
-/* App copies shorter than this are followed but not counted. */
+/* Copies shorter than this (app: copy size; iostack: IO bytes output)
+ * are followed but not counted. */
 const volatile __u64 min_copy = 1;
 
 struct zio_trace_totals totals = {};
@@ -396,7 +397,7 @@ int BPF_KRETPROBE(zio_io_exit, long ret)
 		total_add(&totals.in_bytes, ret);
 		return 0;
 	}
-	if (!io)
+	if (!io || io < min_copy)
 		return 0;
 	total_add(&totals.out_calls, 1);
 	count_site(ip, ZIO_TRACE_IOSTACK, ZIO_TRACE_COOKIE_FN(cookie), io, 0);

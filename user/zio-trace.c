@@ -20,6 +20,12 @@
  * implementation are probed once; the _chk variants, which fall through
  * into it, are deduplicated in BPF.  The FUNC column names the function
  * the program called, read from the PLT slot its call goes through.
+ *
+ * Call sites are symbolised at the end, from the process's maps: -p PID
+ * keeps a snapshot fresh while it polls; a child started with -- stops
+ * itself at _exit (bpf_send_signal(SIGSTOP) in zio_exit) so its maps can
+ * be read before they go, and is continued.  No ptrace: it would turn
+ * signals the program ignores into interrupted system calls.
  */
 #include <argp.h>
 #include <dlfcn.h>
@@ -77,6 +83,7 @@ const char argp_program_doc[] =
 "    zio-trace -p 181 -d 10     # trace PID 181 for 10 seconds\n"
 "    zio-trace --threshold 65536 -p 181  # count copies >= 64 KiB as elidable\n"
 "    zio-trace -j -- ./server   # print the table as JSON\n"
+"    zio-trace --min-copy 1024 -p 181  # hide copies under 1 KiB\n"
 "    kill -USR1 $(pidof zio-trace)  # print the table so far, start anew\n"
 "\n"
 "KIND app: a copy of IO data inside the program; iostack: IO data handed to\n"
@@ -99,7 +106,7 @@ static const struct argp_option opts[] = {
 	{ "min-input", OPT_MIN_INPUT, "BYTES", 0,
 	  "Ignore input calls returning fewer bytes (default 1)", 0 },
 	{ "min-copy", OPT_MIN_COPY, "BYTES", 0,
-	  "Count only app copies of at least BYTES (default 1)", 0 },
+	  "Count only copies of at least BYTES (default 1)", 0 },
 	{ "json", 'j', NULL, 0, "Print JSON instead of a table", 0 },
 	{ "no-multi", OPT_NO_MULTI, NULL, 0,
 	  "One perf-event uprobe per function (as before kernel 6.6)", 0 },
@@ -283,7 +290,8 @@ struct tracer {
 	struct zio_elf *libc;
 	struct zio_maps *self_maps;
 	const struct zio_map *self_libc;
-	const struct zio_map *target_libc;
+	dev_t libc_dev;			/* the target's libc */
+	ino_t libc_ino;
 	bool same_libc;
 	void *self_handle;		/* our libc, for IFUNC resolution */
 };
@@ -404,7 +412,8 @@ static int attach_one(struct tracer *t, struct bpf_program *prog, pid_t pid,
 /* Finds the target's libc and whether it is ours.  Returns 0 or -errno. */
 static int tracer__find_libc(struct tracer *t, pid_t pid, bool own)
 {
-	struct zio_maps *target = NULL;
+	const struct zio_map *m;
+	struct zio_maps *target;
 	static char path[PATH_MAX + 32];
 	struct stat st;
 
@@ -416,44 +425,30 @@ static int tracer__find_libc(struct tracer *t, pid_t pid, bool own)
 		t->self_libc = zio_maps__find_file(t->self_maps, "libc-");
 	t->self_handle = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
 
-	if (own) {
-		/* the child is still zio-trace's image until it execs */
-		if (!t->self_libc)
-			return -ENOENT;
-		t->target_libc = t->self_libc;
-		snprintf(path, sizeof(path), "%s", t->self_libc->path);
-	} else {
-		target = zio_maps__load(pid);
-		if (!target)
-			return -errno;
-		t->target_libc = zio_maps__find_file(target, "libc.so");
-		if (!t->target_libc)
-			t->target_libc = zio_maps__find_file(target, "libc-");
-		if (!t->target_libc) {
+	/* a child is still zio-trace's image until it execs */
+	target = own ? t->self_maps : zio_maps__load(pid);
+	if (!target)
+		return -errno;
+	m = zio_maps__find_file(target, "libc.so");
+	if (!m)
+		m = zio_maps__find_file(target, "libc-");
+	if (!m) {
+		if (target != t->self_maps)
 			zio_maps__free(target);
-			return -ENOENT;
-		}
-		/* through the target's root if it sees another file tree */
-		snprintf(path, sizeof(path), "%s", t->target_libc->path);
-		if (stat(path, &st) || st.st_dev != t->target_libc->dev ||
-		    st.st_ino != t->target_libc->ino)
-			snprintf(path, sizeof(path), "/proc/%d/root%s", pid,
-				 t->target_libc->path);
-		/* keep the one mapping we need; free the rest */
-		{
-			static struct zio_map keep;
-
-			keep = *t->target_libc;
-			keep.path = strdup(keep.path);
-			t->target_libc = &keep;
-		}
-		zio_maps__free(target);
-		if (!t->target_libc->path)
-			return -ENOMEM;
+		return -ENOENT;
 	}
+	t->libc_dev = m->dev;
+	t->libc_ino = m->ino;
+	/* through the target's root if it sees another file tree */
+	snprintf(path, sizeof(path), "%s", m->path);
+	if (!own && (stat(path, &st) || st.st_dev != m->dev ||
+		     st.st_ino != m->ino))
+		snprintf(path, sizeof(path), "/proc/%d/root%s", pid, m->path);
+	if (target != t->self_maps)
+		zio_maps__free(target);
 	t->libc_path = path;
-	t->same_libc = t->self_libc && t->self_libc->dev == t->target_libc->dev &&
-		       t->self_libc->ino == t->target_libc->ino;
+	t->same_libc = t->self_libc && t->self_libc->dev == t->libc_dev &&
+		       t->self_libc->ino == t->libc_ino;
 	t->libc = zio_elf__open(path);
 	if (!t->libc)
 		return -errno;
@@ -1085,10 +1080,20 @@ int main(int argc, char **argv)
 	if (err)
 		fprintf(stderr, "zio-trace: failed to print report: %s\n",
 			strerror(-err));
-	if (child && st == -1) {
-		/* the report is out; let the program run on to its end */
-		while (waitpid(child, &st, 0) < 0 && errno == EINTR)
-			;
+	if (child && st == -1 && exiting < 2) {
+		/* the report is out; let the program run on to its end (and
+		 * on from an exit stop that raced with the detach) */
+		for (;;) {
+			if (waitpid(child, &st, WUNTRACED) < 0) {
+				if (errno == EINTR)
+					continue;
+				st = -1;
+				break;
+			}
+			if (!WIFSTOPPED(st))
+				break;
+			kill(child, SIGCONT);
+		}
 	}
 
 cleanup:
@@ -1096,6 +1101,8 @@ cleanup:
 	trace_bpf__destroy(t.skel);
 	zio_elf__close(t.libc);
 	zio_maps__free(t.self_maps);
+	if (t.self_handle)
+		dlclose(t.self_handle);
 	zio_maps__free(maps);
 	if (child) {
 		if (err && st == -1) {

@@ -154,7 +154,8 @@ static void trace_expect(const struct trace_row *rows, int nr,
 	cr_expect_str_eq(r->elidable, elidable, "%s: elidable", site);
 }
 
-static void trace_target_run(const char *extra, char *out, size_t outsz)
+static void trace_target_run(const char *opt, const char *val, char *out,
+			     size_t outsz)
 {
 	char tool[4096], prog[4096];
 	char *argv[8];
@@ -164,9 +165,9 @@ static void trace_target_run(const char *extra, char *out, size_t outsz)
 	snprintf(prog, sizeof(prog), "%s/tests/progs/trace_target",
 		 trace_build());
 	argv[i++] = tool;
-	if (extra) {
-		argv[i++] = "--threshold";
-		argv[i++] = (char *)extra;
+	if (opt) {
+		argv[i++] = (char *)opt;
+		argv[i++] = (char *)val;
 	}
 	argv[i++] = "--";
 	argv[i++] = prog;
@@ -185,7 +186,7 @@ Test(trace, known_sites)
 	int nr;
 
 	trace_require();
-	trace_target_run(NULL, out, sizeof(out));
+	trace_target_run(NULL, NULL, out, sizeof(out));
 	nr = trace_rows(out, rows, 32);
 	cr_assert_eq(nr, 4, "want 4 rows, got %d:\n%s", nr, out);
 	trace_expect(rows, nr, "copy_a", "app", "memcpy", 3, 3 * 262144, "3");
@@ -208,13 +209,31 @@ Test(trace, threshold)
 	int nr;
 
 	trace_require();
-	trace_target_run("200000", out, sizeof(out));
+	trace_target_run("--threshold", "200000", out, sizeof(out));
 	nr = trace_rows(out, rows, 32);
 	cr_assert_eq(nr, 4, "want 4 rows, got %d:\n%s", nr, out);
 	trace_expect(rows, nr, "copy_a", "app", "memcpy", 3, 3 * 262144, "3");
 	trace_expect(rows, nr, "copy_b", "app", "memmove", 3, 3 * 102400, "0");
 	cr_expect(strstr(out, "zio would elide 3 of 9 copies (786432 bytes) "
 			      "at threshold 200000, at 1 sites"), "%s", out);
+}
+
+/* --min-copy hides copy_small's 1000-byte copies, nothing else. */
+Test(trace, min_copy)
+{
+	static char out[TRACE_OUT_MAX];
+	struct trace_row rows[32];
+	int nr;
+
+	trace_require();
+	trace_target_run("--min-copy", "2000", out, sizeof(out));
+	nr = trace_rows(out, rows, 32);
+	cr_assert_eq(nr, 3, "want 3 rows, got %d:\n%s", nr, out);
+	cr_expect_null(trace_find(rows, nr, "copy_small"));
+	trace_expect(rows, nr, "copy_b", "app", "memmove", 3, 3 * 102400, "3");
+	trace_expect(rows, nr, "emit_out", "iostack", "write", 3, 3 * 102400,
+		     "-");
+	cr_expect(strstr(out, "zio would elide 6 of 6 copies"), "%s", out);
 }
 
 /* Without .symtab (and the sites are not in .dynsym): binary+0xaddr. */
