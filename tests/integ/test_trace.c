@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
  * test_trace.c - zio-trace on tests/progs/trace_target, whose IO copy call
- * sites are known: 3 rounds of a 256 KiB recv, then copy_a (memcpy, 256
- * KiB of input), copy_b (memmove, 100 KiB of copy_a's output), copy_small
- * (memcpy, 1000 bytes of input), emit_out (write of copy_b's output), and
- * copy_noio/emit_noio, which move no IO data and must not show.
+ * sites are known: 3 rounds of 256 KiB input (recv, the last readv), then
+ * copy_a (memcpy, 256 KiB of input), copy_b (memmove, 100 KiB of copy_a's
+ * output), copy_chk (__memcpy_chk, 50 KiB of input), copy_small (memcpy,
+ * 1000 bytes of input), emit_out (write of copy_b's output), emit_vec
+ * (writev of a header and copy_small's output), and copy_noio/emit_noio,
+ * which move no IO data and must not show.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -154,6 +156,19 @@ static void trace_expect(const struct trace_row *rows, int nr,
 	cr_expect_str_eq(r->elidable, elidable, "%s: elidable", site);
 }
 
+/* Every row of trace_target at the default threshold. */
+static void trace_expect_all(const struct trace_row *rows, int nr)
+{
+	trace_expect(rows, nr, "copy_a", "app", "memcpy", 3, 3 * 262144, "3");
+	trace_expect(rows, nr, "copy_b", "app", "memmove", 3, 3 * 102400, "3");
+	trace_expect(rows, nr, "copy_chk", "app", "__memcpy_chk", 3, 3 * 51200,
+		     "3");
+	trace_expect(rows, nr, "copy_small", "app", "memcpy", 3, 3000, "0");
+	trace_expect(rows, nr, "emit_out", "iostack", "write", 3, 3 * 102400,
+		     "-");
+	trace_expect(rows, nr, "emit_vec", "iostack", "writev", 3, 3000, "-");
+}
+
 static void trace_target_run(const char *opt, const char *val, char *out,
 			     size_t outsz)
 {
@@ -188,18 +203,14 @@ Test(trace, known_sites)
 	trace_require();
 	trace_target_run(NULL, NULL, out, sizeof(out));
 	nr = trace_rows(out, rows, 32);
-	cr_assert_eq(nr, 4, "want 4 rows, got %d:\n%s", nr, out);
-	trace_expect(rows, nr, "copy_a", "app", "memcpy", 3, 3 * 262144, "3");
-	trace_expect(rows, nr, "copy_b", "app", "memmove", 3, 3 * 102400, "3");
-	trace_expect(rows, nr, "copy_small", "app", "memcpy", 3, 3000, "0");
-	trace_expect(rows, nr, "emit_out", "iostack", "write", 3, 3 * 102400,
-		     "-");
+	cr_assert_eq(nr, 6, "want 6 rows, got %d:\n%s", nr, out);
+	trace_expect_all(rows, nr);
 	cr_expect_null(trace_find(rows, nr, "copy_noio"));
 	cr_expect_null(trace_find(rows, nr, "emit_noio"));
-	cr_expect(strstr(out, "IO input: 786432 bytes in 3 calls"), "%s", out);
-	cr_expect(strstr(out, "summary: app copy sites=3 io-stack sites=1; "
-			      "zio would elide 6 of 9 copies (1093632 bytes) "
-			      "at threshold 16384, at 2 sites"), "%s", out);
+	cr_expect(strstr(out, "IO input: 786432 bytes in "), "%s", out);
+	cr_expect(strstr(out, "summary: app copy sites=4 io-stack sites=2; "
+			      "zio would elide 9 of 12 copies (1247232 bytes) "
+			      "at threshold 16384, at 3 sites"), "%s", out);
 }
 
 Test(trace, threshold)
@@ -211,14 +222,16 @@ Test(trace, threshold)
 	trace_require();
 	trace_target_run("--threshold", "200000", out, sizeof(out));
 	nr = trace_rows(out, rows, 32);
-	cr_assert_eq(nr, 4, "want 4 rows, got %d:\n%s", nr, out);
+	cr_assert_eq(nr, 6, "want 6 rows, got %d:\n%s", nr, out);
 	trace_expect(rows, nr, "copy_a", "app", "memcpy", 3, 3 * 262144, "3");
 	trace_expect(rows, nr, "copy_b", "app", "memmove", 3, 3 * 102400, "0");
-	cr_expect(strstr(out, "zio would elide 3 of 9 copies (786432 bytes) "
+	trace_expect(rows, nr, "copy_chk", "app", "__memcpy_chk", 3, 3 * 51200,
+		     "0");
+	cr_expect(strstr(out, "zio would elide 3 of 12 copies (786432 bytes) "
 			      "at threshold 200000, at 1 sites"), "%s", out);
 }
 
-/* --min-copy hides copy_small's 1000-byte copies, nothing else. */
+/* --min-copy hides the 1000-byte copies (copy_small, emit_vec). */
 Test(trace, min_copy)
 {
 	static char out[TRACE_OUT_MAX];
@@ -228,12 +241,13 @@ Test(trace, min_copy)
 	trace_require();
 	trace_target_run("--min-copy", "2000", out, sizeof(out));
 	nr = trace_rows(out, rows, 32);
-	cr_assert_eq(nr, 3, "want 3 rows, got %d:\n%s", nr, out);
+	cr_assert_eq(nr, 4, "want 4 rows, got %d:\n%s", nr, out);
 	cr_expect_null(trace_find(rows, nr, "copy_small"));
+	cr_expect_null(trace_find(rows, nr, "emit_vec"));
 	trace_expect(rows, nr, "copy_b", "app", "memmove", 3, 3 * 102400, "3");
 	trace_expect(rows, nr, "emit_out", "iostack", "write", 3, 3 * 102400,
 		     "-");
-	cr_expect(strstr(out, "zio would elide 6 of 6 copies"), "%s", out);
+	cr_expect(strstr(out, "zio would elide 9 of 9 copies"), "%s", out);
 }
 
 /* Without .symtab (and the sites are not in .dynsym): binary+0xaddr. */
@@ -243,7 +257,7 @@ Test(trace, stripped_binary)
 	char dir[] = "/tmp/zio-trace-XXXXXX", src[4096], dst[4096];
 	char tool[4096];
 	struct trace_row rows[32];
-	unsigned long long app_bytes = 0;
+	unsigned long long app_bytes = 0, io_bytes = 0;
 	int nr, i, rc, n_app = 0, n_io = 0;
 
 	trace_require();
@@ -270,7 +284,7 @@ Test(trace, stripped_binary)
 	rmdir(dir);
 	cr_assert_eq(rc, 0, "exited %d:\n%s", rc, out);
 	nr = trace_rows(out, rows, 32);
-	cr_assert_eq(nr, 4, "want 4 rows, got %d:\n%s", nr, out);
+	cr_assert_eq(nr, 6, "want 6 rows, got %d:\n%s", nr, out);
 	for (i = 0; i < nr; i++) {
 		cr_expect(!strncmp(rows[i].site, "trace_target+0x", 15),
 			  "site %s", rows[i].site);
@@ -280,12 +294,13 @@ Test(trace, stripped_binary)
 			app_bytes += rows[i].bytes;
 		} else {
 			n_io++;
-			cr_expect_eq(rows[i].bytes, 3 * 102400);
+			io_bytes += rows[i].bytes;
 		}
 	}
-	cr_expect_eq(n_app, 3);
-	cr_expect_eq(n_io, 1);
-	cr_expect_eq(app_bytes, 3 * 262144 + 3 * 102400 + 3000);
+	cr_expect_eq(n_app, 4);
+	cr_expect_eq(n_io, 2);
+	cr_expect_eq(app_bytes, 3 * 262144 + 3 * 102400 + 3 * 51200 + 3000);
+	cr_expect_eq(io_bytes, 3 * 102400 + 3000);
 }
 
 /* -p PID: attach to a running trace_target, which starts on a byte. */
@@ -367,12 +382,8 @@ Test(trace, attach_pid)
 	cr_assert_eq(rc, 0, "zio-trace -p exited %d:\n%s", rc, out);
 
 	nr = trace_rows(out, rows, 32);
-	cr_assert_eq(nr, 4, "want 4 rows, got %d:\n%s", nr, out);
-	trace_expect(rows, nr, "copy_a", "app", "memcpy", 3, 3 * 262144, "3");
-	trace_expect(rows, nr, "copy_b", "app", "memmove", 3, 3 * 102400, "3");
-	trace_expect(rows, nr, "copy_small", "app", "memcpy", 3, 3000, "0");
-	trace_expect(rows, nr, "emit_out", "iostack", "write", 3, 3 * 102400,
-		     "-");
+	cr_assert_eq(nr, 6, "want 6 rows, got %d:\n%s", nr, out);
+	trace_expect_all(rows, nr);
 }
 
 /* zio-trace -- PROGRAM exits with the program's status. */
@@ -403,8 +414,8 @@ Test(trace, perf_event_uprobes)
 	cr_expect(strstr(out, "\"site\":\"copy_a+"), "%s", out);
 	cr_expect(strstr(out, "\"calls\":3,\"bytes\":786432,"
 			      "\"elidable_calls\":3"), "%s", out);
-	cr_expect(strstr(out, "\"summary\":{\"app_sites\":3,"
-			      "\"iostack_sites\":1,\"elidable_sites\":2,"
-			      "\"app_copies\":9,\"elidable_copies\":6,"
-			      "\"elidable_bytes\":1093632}"), "%s", out);
+	cr_expect(strstr(out, "\"summary\":{\"app_sites\":4,"
+			      "\"iostack_sites\":2,\"elidable_sites\":3,"
+			      "\"app_copies\":12,\"elidable_copies\":9,"
+			      "\"elidable_bytes\":1247232}"), "%s", out);
 }
