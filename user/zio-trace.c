@@ -735,8 +735,10 @@ static int print_report(struct trace_bpf *skel, const struct zio_maps *maps,
 		key = next;
 		prev = &key;
 	}
-	if (errno != ENOENT && nr == 0 && prev) {
+	if (errno != ENOENT) {	/* the walk ends in ENOENT, else it failed */
 		err = -errno;
+		fprintf(stderr, "zio-trace: failed to walk sites: %s\n",
+			strerror(-err));
 		goto out;
 	}
 	for (i = 0; i < nr; i++) {
@@ -831,8 +833,9 @@ static int print_report(struct trace_bpf *skel, const struct zio_maps *maps,
 		       (unsigned long long)tot->lost,
 		       (unsigned long long)tot->truncated);
 	if (!tot->copies && !tot->in_calls)
-		printf("warning: no copy or input call seen (a static binary, "
-		       "or another libc than %s?)\n", libc_name);
+		printf("warning: no copy or input call seen (an idle "
+		       "program, a static binary, or another libc than %s?)\n",
+		       libc_name);
 out:
 	fflush(stdout);
 	free(rows);
