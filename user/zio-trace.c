@@ -523,11 +523,25 @@ static int tracer__load(struct tracer *t, bool child, bool multi)
 		return err;
 	}
 	/* the exit stop is for children only (see zio_exit) */
-	if (!child)
-		bpf_program__set_autoload(t->skel->progs.zio_exit, false);
-	for (p = 0; multi && p < PLAN_MAX; p++)
-		bpf_program__set_expected_attach_type(plan_prog(t, p),
-						      ZIO_BPF_TRACE_UPROBE_MULTI);
+	if (!child) {
+		err = bpf_program__set_autoload(t->skel->progs.zio_exit, false);
+		if (err) {
+			fprintf(stderr, "zio-trace: failed to set autoload of "
+				"zio_exit: %s\n", strerror(-err));
+			return err;
+		}
+	}
+	for (p = 0; multi && p < PLAN_MAX; p++) {
+		err = bpf_program__set_expected_attach_type(plan_prog(t, p),
+						ZIO_BPF_TRACE_UPROBE_MULTI);
+		if (err) {
+			fprintf(stderr, "zio-trace: failed to set attach type "
+				"of %s: %s\n",
+				bpf_program__name(plan_prog(t, p)),
+				strerror(-err));
+			return err;
+		}
+	}
 	t->skel->rodata->threshold = env.threshold;
 	t->skel->rodata->min_input = env.min_input;
 	t->skel->rodata->min_copy = env.min_copy;
@@ -572,7 +586,10 @@ static int tracer__attach_multi(struct tracer *t, pid_t pid)
 		if (!pl->nr)
 			continue;
 		memset(&a, 0, sizeof(a));
-		a.um.prog_fd = bpf_program__fd(plan_prog(t, p));
+		fd = bpf_program__fd(plan_prog(t, p));
+		if (fd < 0)
+			return fd;
+		a.um.prog_fd = fd;
 		a.um.attach_type = ZIO_BPF_TRACE_UPROBE_MULTI;
 		a.um.path = (__u64)(unsigned long)t->libc_path;
 		a.um.offsets = (__u64)(unsigned long)pl->offs;
@@ -712,6 +729,11 @@ static int print_report(struct trace_bpf *skel, const struct zio_maps *maps,
 	struct zio_syms *syms;
 	int fd = bpf_map__fd(skel->maps.sites), err = 0;
 
+	if (fd < 0) {
+		fprintf(stderr, "zio-trace: failed to get the sites map: %s\n",
+			strerror(-fd));
+		return fd;
+	}
 	syms = zio_syms__new();
 	if (!syms)
 		return -ENOMEM;
@@ -850,7 +872,7 @@ static void reset_counts(struct trace_bpf *skel)
 	int fd = bpf_map__fd(skel->maps.sites);
 	struct zio_trace_site_key key;
 
-	while (!bpf_map_get_next_key(fd, NULL, &key))
+	while (fd >= 0 && !bpf_map_get_next_key(fd, NULL, &key))
 		if (bpf_map_delete_elem(fd, &key))
 			break;
 	/* IO input stays: its data is still marked, and later copies of
