@@ -283,6 +283,10 @@ ZIO_HIDDEN void *zio_copy(void *dst, const void *src, size_t n, bool is_move, ui
 		ZIO_STAT_ADD(elided_bytes, elided);
 		zio_policy_elided(site, elided);
 	}
+	/* While origins are pinned for us, a handler of ours storing into one
+	 * would wait for us: keep signals deferred until they are unpinned. */
+	if (npins)
+		zio_defer_begin();
 	zio_unlock(&old);
 
 	if (npc < 0) {
@@ -301,7 +305,10 @@ ZIO_HIDDEN void *zio_copy(void *dst, const void *src, size_t n, bool is_move, ui
 		for (int i = 0; i < npc; i++)
 			zio_raw_copy((void *)pc[i].dst, (const void *)pc[i].src, pc[i].len);
 	}
-	zio_unpin(pins, npins);
+	if (npins) {
+		zio_unpin(pins, npins);
+		zio_defer_end();
+	}
 	errno = saved;
 	return dst;
 

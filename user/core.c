@@ -42,24 +42,38 @@ ZIO_HIDDEN uint64_t zio_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * The runtime lock.  Asynchronous signals that arrive while a thread
+ * holds it are deferred by our handler wrapper (signal.c) until
+ * zio_unlock: the depth is raised before the mutex is taken, so no
+ * program handler can run on a thread that holds the lock.
+ */
 ZIO_HIDDEN void zio_lock(sigset_t *old)
 {
-	sigset_t all;
-
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, old);
+	(void)old;
+	zio_lock_depth++;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	pthread_mutex_lock(&zio.lock);
 	zio_in_runtime++;
 }
 
 ZIO_HIDDEN void zio_unlock(const sigset_t *old)
 {
+	(void)old;
 	atomic_store_explicit(&zio_live_regions, zio.ix.n_orig + zio.ix.n_alias,
 			      memory_order_release);
 	atomic_store_explicit(&zio_live_aliases, zio.ix.n_alias, memory_order_release);
 	zio_in_runtime--;
 	pthread_mutex_unlock(&zio.lock);
-	pthread_sigmask(SIG_SETMASK, old, NULL);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	zio_defer_end();
+}
+
+/* Leave a deferral period (lock or pins): run the handlers that waited. */
+ZIO_HIDDEN void zio_defer_end(void)
+{
+	if (--zio_lock_depth == 0 && unlikely(zio_signals_pending()))
+		zio_signals_flush();
 }
 
 /* Are all pages of [a, a+len) present?  Guards every read of app memory
@@ -139,8 +153,9 @@ static void origin_unwp(struct zio_origin *o)
  * still read them: give those aliases a shadow to read from instead.
  * With content_dead the pages themselves are moved into the shadow
  * (no copy; the original's range is left absent), else they are copied.
- * Returns 0; on failure every dependant is materialised instead, and
- * only if that fails too -errno.
+ * Returns 1 when the pages moved, 0 when they were copied (or nothing
+ * depended on them); on failure every dependant is materialised instead,
+ * and only if that fails too -errno.
  */
 ZIO_HIDDEN int zio_retire(struct zio_origin *o, bool content_dead)
 {
@@ -148,6 +163,7 @@ ZIO_HIDDEN int zio_retire(struct zio_origin *o, bool content_dead)
 	struct zio_origin *fresh;
 	uintptr_t ilo, ihi, sh = 0;
 	uint64_t len;
+	bool moved_pages = false;
 
 	if (!r || o->kind != ZIO_ORIGIN_APP)
 		return 0;
@@ -176,6 +192,7 @@ ZIO_HIDDEN int zio_retire(struct zio_origin *o, bool content_dead)
 			if (sh)
 				ZIO_STAT_ADD(retired_move, 1);
 		}
+		moved_pages = sh != 0;
 		if (!sh) {
 			content_dead = false;
 			sh = zio_arena_shadow_fill(ilo, len);
@@ -220,7 +237,7 @@ ZIO_HIDDEN int zio_retire(struct zio_origin *o, bool content_dead)
 	o->shadow_lo = sh;
 	o->shadow_hi = sh + len;
 	o->wp_lo = o->wp_hi = 0;
-	return 0;
+	return moved_pages ? 1 : 0;
 }
 
 /* ------------------------------------------------------------ prepare */
@@ -292,10 +309,10 @@ static int prep_orig(struct zio_region *r, uintptr_t a, uintptr_t b, enum zio_pr
 		bool dead = (how == ZIO_PREP_RELEASE || how == ZIO_PREP_UNMAP) && whole;
 
 		err = zio_retire(o, dead);
-		if (err)
+		if (err < 0)
 			return err;
 		o = r->o;
-		if (dead && how == ZIO_PREP_RELEASE) {
+		if (err == 1 && how == ZIO_PREP_RELEASE) {
 			/* Its pages went to the shadow: the allocator gets
 			 * populated pages back. */
 			uintptr_t ilo = pg_up(r->node.start), ihi = pg_dn(r->node.end);
@@ -349,6 +366,206 @@ ZIO_HIDDEN int zio_prepare_range(uintptr_t a, uintptr_t b, enum zio_prep how)
 	return err;
 }
 
+/* ------------------------------------------------------------ input */
+
+/*
+ * Pages [x, y) (absent, registered) get the bytes of origin o from ooff:
+ * a spare page filled and moved in, else UFFDIO_COPY.  0 or -errno.
+ */
+static int fill_from_origin(uintptr_t x, uintptr_t y, struct zio_origin *o, uint64_t ooff)
+{
+	uintptr_t src = zio_origin_addr(o, ooff);
+
+	for (uintptr_t p = x; p < y; p += ZIO_PAGE)
+		if (zio_arena_page_in(p, src + (p - x)) &&
+		    zio_uffd_copy(p, src + (p - x), ZIO_PAGE) && errno != EEXIST)
+			return -errno;
+	ZIO_STAT_ADD(materialized_pages, (y - x) / ZIO_PAGE);
+	return 0;
+}
+
+/*
+ * Remember that [lo, hi) must read as origin o from ooff should the
+ * input not overwrite it.  The origin is held by counting the pages as
+ * references (not a pin: a pin would make a store into the original
+ * wait for a possibly blocking input; a reference makes that store
+ * retire the original to a shadow instead).
+ */
+static int add_restore(struct zio_restore *rs, int *n, int max, uintptr_t lo, uintptr_t hi,
+		       struct zio_origin *o, uint64_t ooff)
+{
+	if (*n == max)
+		return -1;
+	o->ref_pages += (hi - lo) / ZIO_PAGE;
+	rs[(*n)++] = (struct zio_restore){ lo, hi, o, ooff };
+	return 0;
+}
+
+/*
+ * Alias pages [x, y) of r, which the coming input is expected to
+ * overwrite whole: drop them and give the program populated pages to
+ * receive into (moving spare pages in costs a fraction of faulting the
+ * alias pages in).  0, or -errno when they had to be materialised and
+ * that failed.
+ */
+static int detach_alias(struct zio_region *r, uintptr_t x, uintptr_t y,
+			struct zio_restore *rs, int *nrs, int max)
+{
+	if (add_restore(rs, nrs, max, x, y, r->o, r->ooff + (x - r->node.start)))
+		return zio_materialize(r, x, y);
+	zio_index_cut(&zio.ix, r, x, y);
+	zio_arena_refill(x, y);
+	return 0;
+}
+
+/*
+ * Original r has dependants and an input is expected to overwrite
+ * [a, hi) of it.  Retire it by moving its pages into a shadow (no copy).
+ * Its interior pages wholly inside the input get spare pages to receive
+ * into; partly covered ones get their bytes back at once; the others
+ * become aliases of the shadow, so what the input does not overwrite
+ * still reads as before.  Returns 0, or -1 if nothing was moved (r is
+ * unchanged or was retired by copy).
+ */
+static int retire_for_input(struct zio_region *r, uintptr_t a, uintptr_t hi,
+			    struct zio_restore *rs, int *nrs, int max, uintptr_t site)
+{
+	struct zio_origin *o = r->o;
+	uintptr_t ilo = pg_up(r->node.start), ihi = pg_dn(r->node.end);
+	uintptr_t flo = pg_up(a) > ilo ? pg_up(a) : ilo;
+	uintptr_t fhi = pg_dn(hi) < ihi ? pg_dn(hi) : ihi;
+	uintptr_t first, last, hp = 0, tp = 0;
+	uint64_t now = zio_now_ns(), off_ilo;
+
+	if (flo >= fhi || *nrs == max || !zio.have_move)
+		return -1;
+	off_ilo = ilo - (r->node.start - r->ooff);
+	if (zio_retire(o, true) != 1)
+		return -1;
+	/* o now reads from the shadow; r holds a fresh origin without
+	 * dependants; r's interior pages are absent. */
+	zio_index_cut(&zio.ix, r, ilo, ihi);
+	if ((a & (ZIO_PAGE - 1)) && pg_dn(a) >= ilo)
+		hp = pg_dn(a);
+	if ((hi & (ZIO_PAGE - 1)) && pg_dn(hi) < ihi && pg_dn(hi) != hp)
+		tp = pg_dn(hi);
+	first = hp ? hp : flo;
+	last = tp ? tp + ZIO_PAGE : fhi;
+	if (hp && fill_from_origin(hp, hp + ZIO_PAGE, o, off_ilo + (hp - ilo)))
+		zio_index_add_alias(&zio.ix, hp, hp + ZIO_PAGE, o, off_ilo + (hp - ilo), site, now);
+	if (tp && fill_from_origin(tp, tp + ZIO_PAGE, o, off_ilo + (tp - ilo)))
+		zio_index_add_alias(&zio.ix, tp, tp + ZIO_PAGE, o, off_ilo + (tp - ilo), site, now);
+	if (ilo < first)
+		zio_index_add_alias(&zio.ix, ilo, first, o, off_ilo, site, now);
+	if (last < ihi)
+		zio_index_add_alias(&zio.ix, last, ihi, o, off_ilo + (last - ilo), site, now);
+	if (add_restore(rs, nrs, max, flo, fhi, o, off_ilo + (flo - ilo)))
+		zio_index_add_alias(&zio.ix, flo, fhi, o, off_ilo + (flo - ilo), site, now);
+	else
+		zio_arena_refill(flo, fhi);
+	zio_origin_put_if_unused(&zio.ix, o);
+	return 0;
+}
+
+/*
+ * More data may arrive between our look at the queue and the kernel's
+ * copy; every alias page the kernel then writes costs a fault round trip
+ * (tens of us here).  Preparing some slack beyond the expected length
+ * costs at most a copy of the slack back (a few us) when it stays unused.
+ */
+#define INPUT_SLACK (64 * 1024)
+
+ZIO_HIDDEN int zio_prepare_input(uintptr_t a, uint64_t len, uint64_t expect,
+				 struct zio_restore *rs, int max, uintptr_t site)
+{
+	uintptr_t b = a + len, cur = a, hi;
+	int nrs = 0;
+
+	if (expect)
+		expect += INPUT_SLACK;
+	hi = a + (expect < len ? expect : len);
+
+	while (cur < b) {
+		struct zio_region *r = zio_region_first_overlap(&zio.ix, cur, b);
+		uintptr_t lo, rhi;
+
+		if (!r)
+			break;
+		lo = r->node.start > cur ? r->node.start : cur;
+		rhi = r->node.end < b ? r->node.end : b;
+		if (r->type == ZIO_R_ORIG) {
+			if (r->o->ref_pages) {
+				if (!retire_for_input(r, a, hi, rs, &nrs, max, site))
+					continue;   /* r changed shape: look again */
+				if (lo >= hi) {
+					/* Not expected to be written: should the kernel
+					 * write after all, the fault retires it. */
+					cur = rhi;
+					continue;
+				}
+				if (zio_retire(r->o, false) < 0)
+					return nrs;
+			}
+			origin_unwp(r->o);
+			zio_index_cut(&zio.ix, r, lo, rhi);
+			cur = rhi;
+			continue;
+		}
+		/* an alias (page aligned) */
+		{
+			uintptr_t x = pg_dn(lo), y = pg_up(rhi), z;
+
+			if (x >= hi) {
+				cur = rhi;
+				continue;
+			}
+			if (x < a || x + ZIO_PAGE > hi) {
+				/* partly overwritten page: keep its other bytes */
+				if (zio_materialize(r, x, x + ZIO_PAGE))
+					return nrs;
+				cur = x + ZIO_PAGE;
+				continue;
+			}
+			z = pg_dn(hi) < y ? pg_dn(hi) : y;
+			if (detach_alias(r, x, z, rs, &nrs, max))
+				return nrs;
+			cur = z;
+		}
+	}
+	return nrs;
+}
+
+/*
+ * After the input wrote n bytes at a: what a short input did not
+ * overwrite reads as before again (copied back, or re-aliased where the
+ * page is absent), and the held origins are let go.
+ */
+ZIO_HIDDEN void zio_finish_input(uintptr_t a, uint64_t n, struct zio_restore *rs, int nrs)
+{
+	uint64_t now = zio_now_ns();
+
+	for (int i = 0; i < nrs; i++) {
+		struct zio_restore *e = &rs[i];
+		uintptr_t from = a + n > e->lo ? a + n : e->lo;
+
+		e->o->ref_pages -= (e->hi - e->lo) / ZIO_PAGE;
+		while (from < e->hi) {
+			uintptr_t pe = pg_dn(from) + ZIO_PAGE;
+			uint64_t off = e->ooff + (from - e->lo);
+
+			if (app_present(from, 1)) {
+				zio_raw_copy((void *)from, (const void *)zio_origin_addr(e->o, off),
+					     pe - from);
+			} else if (!(from & (ZIO_PAGE - 1)) &&
+				   !zio_region_first_overlap(&zio.ix, from, pe)) {
+				zio_index_add_alias(&zio.ix, from, pe, e->o, off, 0, now);
+			}
+			from = pe;
+		}
+		zio_origin_put_if_unused(&zio.ix, e->o);
+	}
+}
+
 /* ------------------------------------------------------------ pins */
 
 ZIO_HIDDEN void zio_unpin(struct zio_origin **pins, int n)
@@ -391,7 +608,7 @@ ZIO_HIDDEN void zio_handle_wp_fault(uintptr_t addr)
 			zio.deferred[zio.n_deferred++] = addr;
 			return;
 		}
-		if (!zio_retire(o, false)) {
+		if (zio_retire(o, false) >= 0) {
 			origin_unwp(r->o);
 			return;
 		}

@@ -45,6 +45,7 @@ ZIO_HIDDEN void zio_fork_child(void)
 	fork_locked = false;
 	zio.lock = fresh;
 	zio_in_runtime = 0;
+	zio_signals_child();
 	/* The parent's registrations and fault thread are not ours. */
 	if (zio.uffd >= 0)
 		close(zio.uffd);
@@ -64,5 +65,4 @@ ZIO_HIDDEN void zio_fork_child(void)
 		atomic_store(p, 0);
 	atomic_store(&zio_live_regions, 0);
 	atomic_store(&zio_live_aliases, 0);
-	pthread_sigmask(SIG_SETMASK, &fork_mask, NULL);
 }

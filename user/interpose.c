@@ -185,7 +185,8 @@ static ssize_t in_one(struct in_ctx *c, uintptr_t site)
 {
 	struct iovec iov = { c->buf, c->len };
 
-	return zio_input(c->fd, &iov, 1, site, in_call, c);
+	return zio_input(c->fd, &iov, 1, site, in_call, c, c->off,
+			 c->kind == IN_PREAD, c->flags);
 }
 
 EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
@@ -222,7 +223,8 @@ EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 	if (!msg || msg->msg_iovlen > 1024 || input_plain(iov_total(msg->msg_iov, (int)msg->msg_iovlen)))
 		return zio_real.recvmsg(fd, msg, flags);
 	return zio_input(fd, msg->msg_iov, (int)msg->msg_iovlen, SITE, in_call,
-			 &(struct in_ctx){ .kind = IN_RECVMSG, .fd = fd, .msg = msg, .flags = flags });
+			 &(struct in_ctx){ .kind = IN_RECVMSG, .fd = fd, .msg = msg, .flags = flags },
+			 0, false, flags);
 }
 
 EXPORT ssize_t read(int fd, void *buf, size_t len)
@@ -241,7 +243,8 @@ EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
 	if (iovcnt < 0 || iovcnt > 1024 || input_plain(iov_total(iov, iovcnt)))
 		return zio_real.readv(fd, iov, iovcnt);
 	return zio_input(fd, iov, iovcnt, SITE, in_call,
-			 &(struct in_ctx){ .kind = IN_READV, .fd = fd, .iov = iov, .iovcnt = iovcnt });
+			 &(struct in_ctx){ .kind = IN_READV, .fd = fd, .iov = iov, .iovcnt = iovcnt },
+			 0, false, 0);
 }
 
 EXPORT ssize_t pread(int fd, void *buf, size_t len, off_t off)
@@ -261,7 +264,7 @@ EXPORT ssize_t preadv(int fd, const struct iovec *iov, int iovcnt, off_t off)
 		return zio_real.preadv(fd, iov, iovcnt, off);
 	return zio_input(fd, iov, iovcnt, SITE, in_call,
 			 &(struct in_ctx){ .kind = IN_PREADV, .fd = fd, .iov = iov,
-					   .iovcnt = iovcnt, .off = off });
+					   .iovcnt = iovcnt, .off = off }, off, true, 0);
 }
 EXPORT ssize_t preadv64(int fd, const struct iovec *iov, int iovcnt, off_t off)
 	__attribute__((alias("preadv")));

@@ -104,15 +104,20 @@ static int64_t build(struct out *o, const struct iovec *iov, int iovcnt, uint64_
 	return subst;
 }
 
+/* Pins and signal deferral go together: whoever built with pins began a
+ * deferral period under the lock; letting the pins go ends it. */
 static void release_pins(struct out *o)
 {
+	if (!o->npins)
+		return;
 	zio_unpin(o->pins, o->npins);
 	o->npins = 0;
+	zio_defer_end();
 }
 
 /* Would a blocking call interrupted by a signal be restarted?  Only if
  * every handled signal is SA_RESTART (we cannot tell which one fired). */
-static bool all_handlers_restart(void)
+ZIO_HIDDEN bool zio_all_handlers_restart(void)
 {
 	for (int sig = 1; sig < NSIG; sig++) {
 		struct sigaction sa;
@@ -138,39 +143,44 @@ static int sndtimeo_ms(int fd)
 	return (int)(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
 }
 
-/* A socket send of the user's iov with aliases substituted, with the
- * semantics of a (possibly blocking) sendmsg. */
-static ssize_t out_socket(int fd, const struct iovec *iov, int iovcnt, int flags,
+/*
+ * Send the user's iov as a (possibly blocking) sendmsg would, with the
+ * aliases substituted.  `o` holds the first resolution, built and pinned
+ * by the caller.  Returns the bytes sent, -1 with errno, or -2 with
+ * errno ENOTSOCK when fd is no socket (nothing was sent).
+ */
+static ssize_t out_socket(struct out *o, int fd, const struct iovec *iov, int iovcnt, int flags,
 			  const struct msghdr *um, const struct sockaddr *to, socklen_t tolen,
 			  uint64_t total)
 {
-	struct out o;
-	uint64_t sent = 0;
-	bool blocking;
-	int type = 0, timeo = -2;
-	socklen_t tl = sizeof(type);
-	uint64_t deadline = 0;
+	uint64_t sent = 0, deadline = 0;
+	int blocking = -1, timeo = -2;
+	bool first = true;
 
-	blocking = !(flags & MSG_DONTWAIT) && !(fcntl(fd, F_GETFL) & O_NONBLOCK);
-	getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl);
 	for (;;) {
 		struct msghdr m = { 0 };
 		sigset_t old;
-		int64_t subst;
+		int64_t subst = (int64_t)o->from_origin;
 		ssize_t r;
 		int e;
 
-		zio_lock(&old);
-		o.npins = 0;
-		subst = build(&o, iov, iovcnt, sent);
-		zio_unlock(&old);
-		if (subst < 0) {
-			release_pins(&o);
-			if (sent)
-				return (ssize_t)sent;
-			errno = E2BIG; /* caller falls back to the plain call */
-			return -2;
+		if (!first) {
+			zio_lock(&old);
+			o->npins = 0;
+			subst = build(o, iov, iovcnt, sent);
+			if (o->npins)
+				zio_defer_begin();
+			zio_unlock(&old);
+			if (subst < 0) {
+				/* too fragmented now: send the rest unsubstituted */
+				release_pins(o);
+				if (sent)
+					return (ssize_t)sent;
+				errno = E2BIG;
+				return -2;
+			}
 		}
+		first = false;
 		if (um) {
 			m.msg_name = um->msg_name;
 			m.msg_namelen = um->msg_namelen;
@@ -180,22 +190,29 @@ static ssize_t out_socket(int fd, const struct iovec *iov, int iovcnt, int flags
 			m.msg_name = (void *)to;
 			m.msg_namelen = tolen;
 		}
-		m.msg_iov = o.iov;
-		m.msg_iovlen = (size_t)o.n;
-		r = zio_real.sendmsg(fd, &m, flags | (blocking ? MSG_DONTWAIT : 0));
+		m.msg_iov = o->iov;
+		m.msg_iovlen = (size_t)o->n;
+		/* Never block with pins held: a blocking send is emulated. */
+		r = zio_real.sendmsg(fd, &m, flags | MSG_DONTWAIT);
 		e = errno;
 		if (subst && r > 0)
 			ZIO_STAT_ADD(output_bytes_from_origin,
 				     (uint64_t)r < (uint64_t)subst ? (uint64_t)r : (uint64_t)subst);
-		release_pins(&o);
+		release_pins(o);
+		if (r < 0 && e == ENOTSOCK && !sent) {
+			errno = e;
+			return -2;
+		}
+		if (blocking < 0)
+			blocking = !(flags & MSG_DONTWAIT) && !(fcntl(fd, F_GETFL) & O_NONBLOCK);
 		if (r >= 0) {
 			sent += (uint64_t)r;
-			/* Datagrams go whole or not at all; streams may be short. */
-			if (sent >= total || !blocking || type != SOCK_STREAM)
+			/* Datagrams go whole; a stream may take part of it. */
+			if (sent >= total || !blocking)
 				return (ssize_t)sent;
-			continue;
-		}
-		if (!blocking || (e != EAGAIN && e != EWOULDBLOCK)) {
+			if (r > 0)
+				continue;
+		} else if (!blocking || (e != EAGAIN && e != EWOULDBLOCK)) {
 			if (sent)
 				return (ssize_t)sent;
 			errno = e;
@@ -225,7 +242,7 @@ static ssize_t out_socket(int fd, const struct iovec *iov, int iovcnt, int flags
 			if (pr < 0 && errno == EINTR) {
 				if (sent)
 					return (ssize_t)sent;
-				if (!all_handlers_restart()) {
+				if (!zio_all_handlers_restart()) {
 					errno = EINTR;
 					return -1;
 				}
@@ -266,69 +283,70 @@ ZIO_HIDDEN ssize_t zio_output(int kind, int fd, const struct iovec *iov, int iov
 	int saved = errno;
 	uint64_t total = 0;
 	struct stat st;
-	bool any = false;
+	struct out o;
+	int64_t subst;
 	sigset_t old;
+	ssize_t r;
 
 	for (int i = 0; i < iovcnt; i++)
 		total += iov[i].iov_len;
-	/* Does the output touch an alias at all? */
 	zio_lock(&old);
-	for (int i = 0; i < iovcnt && !any; i++) {
-		struct zio_region *r;
-		uintptr_t a = (uintptr_t)iov[i].iov_base;
-
-		for (r = zio_region_first_overlap(&zio.ix, a, a + iov[i].iov_len);
-		     r && r->node.start < a + iov[i].iov_len; r = zio_region_next(&zio.ix, r))
-			if (r->type == ZIO_R_ALIAS) {
-				any = true;
-				break;
-			}
-	}
+	o.npins = 0;
+	subst = build(&o, iov, iovcnt, 0);
+	if (o.npins)
+		zio_defer_begin();
 	zio_unlock(&old);
-	if (!any || fstat(fd, &st))
+	if (subst <= 0) {
+		release_pins(&o);
 		goto plain;
+	}
 
-	if (S_ISSOCK(st.st_mode)) {
-		ssize_t r;
-
-		errno = saved;
-		r = out_socket(fd, iov, iovcnt, flags, kind == ZIO_OUT_SENDMSG ? msg : NULL,
+	errno = saved;
+	if (kind != ZIO_OUT_PWRITE && kind != ZIO_OUT_PWRITEV) {
+		r = out_socket(&o, fd, iov, iovcnt, flags, kind == ZIO_OUT_SENDMSG ? msg : NULL,
 			       to, tolen, total);
 		if (r != -2) {
 			if (r > 0)
 				ZIO_STAT_ADD(outputs_substituted, 1);
 			return r;
 		}
-		goto plain;
-	}
-	if (S_ISREG(st.st_mode)) {
-		struct out o;
-		int64_t subst;
-		ssize_t r;
-		int e;
-
+		if (errno != ENOTSOCK)
+			goto plain;
+		/* Not a socket: resolve again for the file path below. */
 		zio_lock(&old);
 		o.npins = 0;
 		subst = build(&o, iov, iovcnt, 0);
+		if (o.npins)
+			zio_defer_begin();
 		zio_unlock(&old);
-		if (subst < 0) {
+		if (subst <= 0) {
 			release_pins(&o);
 			goto plain;
 		}
-		errno = saved;
-		if (kind == ZIO_OUT_PWRITE || kind == ZIO_OUT_PWRITEV)
-			r = zio_real.pwritev(fd, o.iov, o.n, off);
-		else
-			r = zio_real.writev(fd, o.iov, o.n);
-		e = errno;
+	}
+	/* Regular files cannot wait for another thread of ours: write the
+	 * origins directly.  Pipes and terminals can, so they get the
+	 * program's own buffers (the kernel faults alias pages in). */
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		release_pins(&o);
+		goto plain;
+	}
+	errno = saved;
+	if (kind == ZIO_OUT_PWRITE || kind == ZIO_OUT_PWRITEV)
+		r = zio_real.pwritev(fd, o.iov, o.n, off);
+	else
+		r = zio_real.writev(fd, o.iov, o.n);
+	{
+		int e = errno;
+
 		release_pins(&o);
 		if (r > 0) {
 			ZIO_STAT_ADD(outputs_substituted, 1);
 			ZIO_STAT_ADD(output_bytes_from_origin, (uint64_t)subst);
 		}
 		errno = e;
-		return r;
 	}
+	return r;
 plain:
 	errno = saved;
 	return out_plain(kind, fd, iov, iovcnt, flags, to, tolen, msg, off);

@@ -45,6 +45,7 @@ static void real_init_once(void)
 	LOOKUP(mremap);
 	LOOKUP(madvise);
 	LOOKUP(_Fork);
+	LOOKUP(sigaction);
 }
 
 ZIO_HIDDEN void zio_real_init(void)

@@ -96,6 +96,7 @@ struct zio_real {
 	void *(*mremap)(void *, size_t, size_t, int, ...);
 	int (*madvise)(void *, size_t, int);
 	pid_t (*_Fork)(void);
+	int (*sigaction)(int, const struct sigaction *, struct sigaction *);
 };
 extern struct zio_real zio_real;
 /* Resolve the table once (idempotent, thread-safe). */
@@ -277,6 +278,18 @@ extern _Atomic uint64_t zio_live_aliases;
 
 void zio_lock(sigset_t *old);
 void zio_unlock(const sigset_t *old);
+/* Deferral of asynchronous signals (signal.c): a thread with depth > 0
+ * holds the lock or pins; the program's handlers wait until it ends. */
+extern __thread int zio_lock_depth __attribute__((tls_model("initial-exec")));
+static inline void zio_defer_begin(void)
+{
+	zio_lock_depth++;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+void zio_defer_end(void);
+bool zio_signals_pending(void);
+void zio_signals_flush(void);
+void zio_signals_child(void);
 uint64_t zio_now_ns(void);
 
 /* ------------------------------------------------------------ uffd */
@@ -322,6 +335,17 @@ void zio_arena_trim(void);
  * must survive because the overwrite may be partial). */
 enum zio_prep { ZIO_PREP_OVERWRITE, ZIO_PREP_INPUT, ZIO_PREP_RELEASE, ZIO_PREP_UNMAP };
 int zio_prepare_range(uintptr_t a, uintptr_t b, enum zio_prep how);
+/* Input into [a, a+len) is coming and expected to write `expect` bytes:
+ * make that safe cheaply (see core.c).  Fills rs with what to restore if
+ * the input is shorter; returns the number of entries. */
+struct zio_restore {
+	uintptr_t lo, hi;
+	struct zio_origin *o;     /* held: its pages count as references */
+	uint64_t ooff;
+};
+int zio_prepare_input(uintptr_t a, uint64_t len, uint64_t expect, struct zio_restore *rs,
+		      int max, uintptr_t site);
+void zio_finish_input(uintptr_t a, uint64_t n, struct zio_restore *rs, int nrs);
 /* Materialise alias pages [a, b) of region r (page aligned). */
 int zio_materialize(struct zio_region *r, uintptr_t a, uintptr_t b);
 /* Copy the bytes of an original to a shadow; aliases follow the origin. */
@@ -336,7 +360,7 @@ int zio_ensure_ready(void);   /* uffd thread up: 0 or -errno */
 /* data path (copy.c, input.c, output.c, release.c, fork.c) */
 void *zio_copy(void *dst, const void *src, size_t n, bool is_move, uintptr_t site);
 ssize_t zio_input(int fd, const struct iovec *iov, int iovcnt, uintptr_t site,
-		  ssize_t (*call)(void *ctx), void *ctx);
+		  ssize_t (*call)(void *ctx), void *ctx, off_t off, bool positional, int flags);
 ssize_t zio_output(int kind, int fd, const struct iovec *iov, int iovcnt, int flags,
 		   const struct sockaddr *to, socklen_t tolen, const struct msghdr *msg,
 		   off_t off);
@@ -344,6 +368,10 @@ void zio_release(void *p, size_t n, enum zio_prep how, bool unmapping);
 void zio_fork_prepare(void);
 void zio_fork_parent(void);
 void zio_fork_child(void);
+
+/* Would a blocking call interrupted by a signal be restarted?  True only
+ * if every handled signal has SA_RESTART (we cannot tell which fired). */
+bool zio_all_handlers_restart(void);
 
 /* output kinds */
 enum { ZIO_OUT_SEND, ZIO_OUT_SENDTO, ZIO_OUT_SENDMSG, ZIO_OUT_WRITE, ZIO_OUT_WRITEV,
@@ -368,6 +396,6 @@ enum zio_fault_point { ZIO_FI_REGISTER, ZIO_FI_MOVE, ZIO_FI_COPY, ZIO_FI_WP, ZIO
 bool zio_fault_inject(enum zio_fault_point p);
 
 /* thread-local recursion guard: interposers pass through while set */
-extern __thread int zio_in_runtime;
+extern __thread int zio_in_runtime __attribute__((tls_model("initial-exec")));
 
 #endif
