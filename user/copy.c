@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "zio_internal.h"
+#include "probes.h"
 
 #define MAX_SEGS   64
 #define MAX_RUNS   32
@@ -120,31 +121,28 @@ static uint64_t install_run(struct run *r, uintptr_t site, uint64_t now)
 
 	err = zio_uffd_register(r->p0, r->p1);
 	if (err) {
-		ZIO_STAT_ADD(fb_register, 1);
-		goto fail;
+		zio_fallback(ZIO_FB_REGISTER);
+		return 0;
 	}
 	err = origin_protect(r->o, r->ooff, len);
 	if (err) {
-		ZIO_STAT_ADD(fb_wp, 1);
-		goto fail;
+		zio_fallback(ZIO_FB_WP);
+		return 0;
 	}
 	parked = zio_arena_park(r->p0, r->p1);
 	if (parked < 0) {
 		/* Pages that refused to move are still there, and the program
 		 * must see the copy in them: give back what moved, copy all. */
 		zio_arena_refill(r->p0, r->p1);
-		ZIO_STAT_ADD(fb_move, 1);
-		goto fail;
+		zio_fallback(ZIO_FB_MOVE);
+		return 0;
 	}
 	if (!zio_index_add_alias(&zio.ix, r->p0, r->p1, r->o, r->ooff, site, now)) {
 		zio_arena_refill(r->p0, r->p1);
-		ZIO_STAT_ADD(fb_alloc, 1);
-		goto fail;
+		zio_fallback(ZIO_FB_ALLOC);
+		return 0;
 	}
 	return len;
-fail:
-	ZIO_STAT_ADD(fallbacks, 1);
-	return 0;
 }
 
 static int add_pin(struct zio_origin **pins, int *np, struct zio_origin *o)
@@ -205,7 +203,13 @@ static void *plain_copy(void *dst, const void *src, size_t n, bool is_move)
 	return dst;
 }
 
-ZIO_HIDDEN void *zio_copy(void *dst, const void *src, size_t n, bool is_move, uintptr_t site)
+/*
+ * The copy.  `fixed`, when given, is the whole source already resolved
+ * (an origin the caller owns, such as a UMEM frame); src is then only a
+ * nominal address for the arithmetic.
+ */
+static void *copy_impl(void *dst, const void *src, size_t n, bool is_move, uintptr_t site,
+		       const struct zio_seg *fixed)
 {
 	uintptr_t d = (uintptr_t)dst, s = (uintptr_t)src;
 	struct zio_seg segs[MAX_SEGS];
@@ -214,21 +218,26 @@ ZIO_HIDDEN void *zio_copy(void *dst, const void *src, size_t n, bool is_move, ui
 	struct zio_origin *pins[MAX_PINS];
 	int nseg, nr, npc = 0, npins = 0, saved = errno;
 	uint64_t alias_bytes, elided = 0, now;
-	bool overlap = d < s + n && s < d + n;
+	bool overlap = !fixed && d < s + n && s < d + n;
 	sigset_t old;
 
 	if (overlap || zio_ensure_ready())
 		goto plain;
 
 	zio_lock(&old);
-	nseg = zio_index_resolve(&zio.ix, s, n, segs, MAX_SEGS);
+	if (fixed) {
+		segs[0] = *fixed;
+		segs[0].addr = s;
+		segs[0].len = n;
+		nseg = 1;
+	} else {
+		nseg = zio_index_resolve(&zio.ix, s, n, segs, MAX_SEGS);
+	}
 	nr = nseg > 0 ? plan_runs(d, s, n, segs, nseg, runs, &alias_bytes) : 0;
 	if (!nr || alias_bytes < ZIO_PAGE || !zio_policy_allow(site, alias_bytes) ||
 	    zio.ix.n_alias + (uint64_t)nr > zio_opt.max_aliases) {
-		if (nr && zio.ix.n_alias + (uint64_t)nr > zio_opt.max_aliases) {
-			ZIO_STAT_ADD(fallbacks, 1);
-			ZIO_STAT_ADD(fb_cap, 1);
-		}
+		if (nr && zio.ix.n_alias + (uint64_t)nr > zio_opt.max_aliases)
+			zio_fallback(ZIO_FB_CAP);
 		/* A plain copy; what it overwrites must be made safe first. */
 		if (zio_region_first_overlap(&zio.ix, d, d + n))
 			zio_prepare_range(d, d + n, ZIO_PREP_OVERWRITE);
@@ -248,11 +257,12 @@ ZIO_HIDDEN void *zio_copy(void *dst, const void *src, size_t n, bool is_move, ui
 	if (zio_region_first_overlap(&zio.ix, d, d + n) &&
 	    zio_prepare_range(d, d + n, ZIO_PREP_OVERWRITE)) {
 		zio_unlock(&old);
-		ZIO_STAT_ADD(fallbacks, 1);
+		zio_fallback(ZIO_FB_COPY);
 		goto plain;
 	}
 	/* Preparing may have retired or split origins: resolve again. */
-	nseg = zio_index_resolve(&zio.ix, s, n, segs, MAX_SEGS);
+	if (!fixed)
+		nseg = zio_index_resolve(&zio.ix, s, n, segs, MAX_SEGS);
 	nr = nseg > 0 ? plan_runs(d, s, n, segs, nseg, runs, &alias_bytes) : 0;
 
 	now = zio_now_ns();
@@ -281,6 +291,7 @@ ZIO_HIDDEN void *zio_copy(void *dst, const void *src, size_t n, bool is_move, ui
 	if (elided) {
 		ZIO_STAT_ADD(elided_copies, 1);
 		ZIO_STAT_ADD(elided_bytes, elided);
+		ZIO_PROBE2(elide, site, elided);
 		zio_policy_elided(site, elided);
 	}
 	/* While origins are pinned for us, a handler of ours storing into one
@@ -314,5 +325,26 @@ ZIO_HIDDEN void *zio_copy(void *dst, const void *src, size_t n, bool is_move, ui
 
 plain:
 	errno = saved;
+	if (fixed) {
+		/* the caller holds the origin: its bytes are stable */
+		zio_raw_copy(dst, (const void *)zio_origin_addr(fixed->o, fixed->ooff), n);
+		return dst;
+	}
 	return plain_copy(dst, src, n, is_move || overlap);
+}
+
+ZIO_HIDDEN void *zio_copy(void *dst, const void *src, size_t n, bool is_move, uintptr_t site)
+{
+	return copy_impl(dst, src, n, is_move, site, NULL);
+}
+
+ZIO_HIDDEN void *zio_copy_from_origin(void *dst, struct zio_origin *o, uint64_t ooff, size_t n,
+				      uintptr_t site)
+{
+	struct zio_seg seg = { .o = o, .ooff = ooff, .type = ZIO_R_ALIAS };
+
+	/* Any address works as the nominal source: page arithmetic only
+	 * needs its offset inside a page to match the origin's. */
+	return copy_impl(dst, (const void *)(uintptr_t)(0x100000000000ULL + (zio_origin_addr(o, ooff) & (ZIO_PAGE - 1))),
+			 n, false, site, &seg);
 }

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "zio_internal.h"
+#include "probes.h"
 
 ZIO_HIDDEN struct zio_state zio = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -31,6 +32,22 @@ ZIO_HIDDEN _Atomic int zio_active;
 ZIO_HIDDEN _Atomic uint64_t zio_live_regions;
 ZIO_HIDDEN _Atomic uint64_t zio_live_aliases;
 ZIO_HIDDEN __thread int zio_in_runtime __attribute__((tls_model("initial-exec")));
+ZIO_HIDDEN __thread int zio_mat_cause __attribute__((tls_model("initial-exec")));
+
+ZIO_HIDDEN void zio_fallback(int reason)
+{
+	ZIO_STAT_ADD(fallbacks, 1);
+	switch (reason) {
+	case ZIO_FB_REGISTER: ZIO_STAT_ADD(fb_register, 1); break;
+	case ZIO_FB_MOVE:     ZIO_STAT_ADD(fb_move, 1); break;
+	case ZIO_FB_COPY:     ZIO_STAT_ADD(fb_copy, 1); break;
+	case ZIO_FB_WP:       ZIO_STAT_ADD(fb_wp, 1); break;
+	case ZIO_FB_ALLOC:    ZIO_STAT_ADD(fb_alloc, 1); break;
+	case ZIO_FB_CAP:      ZIO_STAT_ADD(fb_cap, 1); break;
+	default: break;
+	}
+	ZIO_PROBE1(fallback, reason);
+}
 
 static bool warned_lost;
 
@@ -134,6 +151,7 @@ ZIO_HIDDEN int zio_materialize(struct zio_region *r, uintptr_t a, uintptr_t b)
 	if (err)
 		return err;
 	ZIO_STAT_ADD(materialized_pages, len / ZIO_PAGE);
+	ZIO_PROBE3(materialize, a, len / ZIO_PAGE, zio_mat_cause ? zio_mat_cause : ZIO_MAT_LOAD);
 	zio_policy_touched(r->site, len / ZIO_PAGE);
 	zio_index_cut(&zio.ix, r, a, b);
 	return 0;
@@ -204,15 +222,18 @@ ZIO_HIDDEN int zio_retire(struct zio_origin *o, bool content_dead)
 		/* Fallback: give every dependant its bytes now. */
 		int err = 0;
 
+		int cause = zio_mat_cause;
+
 		if (fresh)
 			zio_origin_put_if_unused(&zio.ix, fresh);
-		ZIO_STAT_ADD(fallbacks, 1);
-		ZIO_STAT_ADD(fb_alloc, 1);
+		zio_fallback(ZIO_FB_ALLOC);
+		zio_mat_cause = ZIO_MAT_WRITE_ORIG;
 		while (o->aliases && !err) {
 			struct zio_region *a = o->aliases;
 
 			err = zio_materialize(a, a->node.start, a->node.end);
 		}
+		zio_mat_cause = cause;
 		if (!err)
 			origin_unwp(o);
 		return err;
@@ -237,6 +258,9 @@ ZIO_HIDDEN int zio_retire(struct zio_origin *o, bool content_dead)
 	o->shadow_lo = sh;
 	o->shadow_hi = sh + len;
 	o->wp_lo = o->wp_hi = 0;
+	ZIO_PROBE3(retire, o->id, len, moved_pages);
+	for (struct zio_region *al = o->aliases; al; al = al->onext)
+		zio_probe_region(al);  /* they now read from the shadow */
 	return moved_pages ? 1 : 0;
 }
 
@@ -267,6 +291,7 @@ static int prep_partial(uintptr_t p, enum zio_prep how)
 
 	if (!r || r->type != ZIO_R_ALIAS)
 		return 0;
+	zio_mat_cause = how == ZIO_PREP_INPUT ? ZIO_MAT_INPUT : ZIO_MAT_OVERWRITE;
 	if (how == ZIO_PREP_OVERWRITE || how == ZIO_PREP_INPUT)
 		return zio_materialize(r, p, p + ZIO_PAGE);
 	return 0;
@@ -281,6 +306,7 @@ static int prep_full(uintptr_t x, uintptr_t y, enum zio_prep how)
 		return 0;
 	if (y > r->node.end)
 		y = r->node.end;
+	zio_mat_cause = ZIO_MAT_INPUT;
 	switch (how) {
 	case ZIO_PREP_INPUT:
 		/* The input may be short: whatever it does not overwrite
@@ -481,6 +507,7 @@ ZIO_HIDDEN int zio_prepare_input(uintptr_t a, uint64_t len, uint64_t expect,
 	uintptr_t b = a + len, cur = a, hi;
 	int nrs = 0;
 
+	zio_mat_cause = ZIO_MAT_INPUT;
 	if (expect)
 		expect += INPUT_SLACK;
 	hi = a + (expect < len ? expect : len);
@@ -630,6 +657,7 @@ ZIO_HIDDEN void zio_handle_missing_fault(uintptr_t addr, bool write)
 	(void)write;
 	if (r && r->type == ZIO_R_ALIAS) {
 		ZIO_STAT_ADD(missing_faults, 1);
+		zio_mat_cause = write ? ZIO_MAT_STORE : ZIO_MAT_LOAD;
 		for (int tries = 0; tries < 100; tries++) {
 			err = zio_materialize(r, addr, addr + ZIO_PAGE);
 			if (!err)
@@ -693,7 +721,7 @@ ZIO_HIDDEN void zio_handle_event_range(uintptr_t a, uintptr_t b, bool remap, uin
 			while (o->aliases) {
 				struct zio_region *al = o->aliases;
 
-				ZIO_STAT_ADD(fallbacks, 1);
+				zio_fallback(ZIO_FB_LOST);
 				zio_index_cut(&zio.ix, al, al->node.start, al->node.end);
 			}
 			continue;
@@ -721,10 +749,25 @@ ZIO_HIDDEN void zio_handle_event_range(uintptr_t a, uintptr_t b, bool remap, uin
 	}
 }
 
+ZIO_HIDDEN int zio_materialize_origin(struct zio_origin *o, int cause)
+{
+	int err = 0, saved = zio_mat_cause;
+
+	zio_mat_cause = cause;
+	while (o->aliases && !err) {
+		struct zio_region *a = o->aliases;
+
+		err = zio_materialize(a, a->node.start, a->node.end);
+	}
+	zio_mat_cause = saved;
+	return err;
+}
+
 ZIO_HIDDEN void zio_materialize_all(void)
 {
 	struct zio_node *n;
 
+	zio_mat_cause = ZIO_MAT_FORK;
 	for (;;) {
 		struct zio_region *r = NULL;
 

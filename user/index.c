@@ -18,6 +18,7 @@
 #include <sys/mman.h>
 
 #include "zio_internal.h"
+#include "probes.h"
 
 struct slab {
 	size_t size;
@@ -55,6 +56,7 @@ static struct slab region_slab = { .size = sizeof(struct zio_region) };
 static struct slab origin_slab = { .size = sizeof(struct zio_origin) };
 
 ZIO_HIDDEN void (*zio_index_shadow_release)(uintptr_t lo, uintptr_t hi);
+ZIO_HIDDEN void (*zio_index_umem_release)(struct zio_origin *o);
 
 ZIO_HIDDEN void zio_index_init(struct zio_index *ix)
 {
@@ -98,6 +100,9 @@ ZIO_HIDDEN void zio_origin_put_if_unused(struct zio_index *ix, struct zio_origin
 	if (o->kind == ZIO_ORIGIN_SHADOW && o->shadow_hi > o->shadow_lo &&
 	    zio_index_shadow_release)
 		zio_index_shadow_release(o->shadow_lo, o->shadow_hi);
+	/* A UMEM frame goes back to its owner (the fill ring) only now. */
+	if (o->kind == ZIO_ORIGIN_UMEM && zio_index_umem_release)
+		zio_index_umem_release(o);
 	slab_free(&origin_slab, o);
 }
 
@@ -109,6 +114,8 @@ ZIO_HIDDEN bool zio_origin_covers(const struct zio_origin *o, uint64_t off, uint
 		return false;
 	if (o->kind == ZIO_ORIGIN_SHADOW)
 		return a >= o->shadow_lo && a + len <= o->shadow_hi;
+	if (o->kind == ZIO_ORIGIN_UMEM)
+		return true;  /* frames are zio-owned and never change while held */
 	/* APP: only whole pages inside the region are stable enough to alias
 	 * (the partial pages at its ends share bytes with other objects). */
 	if (!o->region)
@@ -132,6 +139,19 @@ ZIO_HIDDEN struct zio_region *zio_region_first_overlap(struct zio_index *ix, uin
 ZIO_HIDDEN struct zio_region *zio_region_next(struct zio_index *ix, struct zio_region *r)
 {
 	return (struct zio_region *)zio_tree_after(&ix->regions, r->node.start);
+}
+
+/* Mirror of the index for observers (zio-run --observe): every shape
+ * change of a region is announced. */
+ZIO_HIDDEN void zio_probe_region(const struct zio_region *r)
+{
+	ZIO_PROBE8(region_set, r->node.start, r->node.end, r->type, r->o->id, r->o->kind,
+		   zio_origin_addr(r->o, r->ooff), r->site, r->born_ns);
+}
+
+static void probe_del(uintptr_t start)
+{
+	ZIO_PROBE1(region_del, start);
 }
 
 static void alias_link(struct zio_region *r)
@@ -184,6 +204,7 @@ ZIO_HIDDEN struct zio_region *zio_index_add_orig(struct zio_index *ix, uintptr_t
 		if (!next || next->start >= b) {
 			prev->node.end = b;
 			prev->o->len = b - prev->o->base;
+			zio_probe_region(prev);
 			return prev;
 		}
 	}
@@ -212,6 +233,7 @@ ZIO_HIDDEN struct zio_region *zio_index_add_orig(struct zio_index *ix, uintptr_t
 	r->born_ns = now;
 	zio_tree_insert(&ix->regions, &r->node);
 	region_counts(ix, r, 1);
+	zio_probe_region(r);
 	return r;
 }
 
@@ -233,6 +255,7 @@ ZIO_HIDDEN struct zio_region *zio_index_add_alias(struct zio_index *ix, uintptr_
 			prev->node.end = b;
 			o->ref_pages += pages;
 			ix->alias_pages += pages;
+			zio_probe_region(prev);
 			return prev;
 		}
 	}
@@ -254,6 +277,7 @@ ZIO_HIDDEN struct zio_region *zio_index_add_alias(struct zio_index *ix, uintptr_
 	alias_link(r);
 	zio_tree_insert(&ix->regions, &r->node);
 	region_counts(ix, r, 1);
+	zio_probe_region(r);
 	return r;
 }
 
@@ -273,6 +297,7 @@ ZIO_HIDDEN void zio_index_cut(struct zio_index *ix, struct zio_region *r, uintpt
 		ix->alias_pages -= pages;
 	}
 	if (lo == r->node.start && hi == r->node.end) {
+		probe_del(r->node.start);
 		region_counts(ix, r, -1);
 		zio_tree_remove(&ix->regions, &r->node);
 		if (r->type == ZIO_R_ALIAS)
@@ -285,12 +310,15 @@ ZIO_HIDDEN void zio_index_cut(struct zio_index *ix, struct zio_region *r, uintpt
 	}
 	if (lo == r->node.start) {
 		/* the key changes, but no other region lies in [lo, hi) */
+		probe_del(r->node.start);
 		r->ooff += hi - r->node.start;
 		r->node.start = hi;
+		zio_probe_region(r);
 		return;
 	}
 	if (hi == r->node.end) {
 		r->node.end = lo;
+		zio_probe_region(r);
 		return;
 	}
 	/* Split: the tail becomes its own region.  An original's tail gets a
@@ -319,6 +347,7 @@ ZIO_HIDDEN void zio_index_cut(struct zio_index *ix, struct zio_region *r, uintpt
 				ix->alias_pages -= pages;
 			}
 			r->node.end = lo;
+			zio_probe_region(r);
 			return;
 		}
 		*t = *r;
@@ -339,6 +368,8 @@ ZIO_HIDDEN void zio_index_cut(struct zio_index *ix, struct zio_region *r, uintpt
 		}
 		zio_tree_insert(&ix->regions, &t->node);
 		region_counts(ix, t, 1);
+		zio_probe_region(r);
+		zio_probe_region(t);
 	}
 }
 

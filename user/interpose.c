@@ -149,6 +149,39 @@ EXPORT void *__mempcpy_chk(void *restrict d, const void *restrict s, size_t n, s
 	return (char *)zio_copy(d, s, n, false, SITE) + n;
 }
 
+/* ------------------------------------------------------------ AF_XDP */
+
+/* Descriptors served from AF_XDP rings never reach the kernel socket. */
+static inline bool xsk_in(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
+			  socklen_t *alen, ssize_t *ret)
+{
+	struct iovec iov = { buf, len };
+	struct msghdr m = { .msg_name = addr, .msg_namelen = alen ? *alen : 0,
+			    .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (likely(!atomic_load_explicit(&zio_xsk_enabled, memory_order_relaxed)))
+		return false;
+	if (!zio_xsk_recvmsg(fd, &m, flags, ret))
+		return false;
+	if (alen && *ret >= 0)
+		*alen = m.msg_namelen;
+	return true;
+}
+
+static inline bool xsk_out(int fd, const void *buf, size_t len, int flags,
+			   const struct sockaddr *to, socklen_t tolen, ssize_t *ret)
+{
+	struct iovec iov = { (void *)buf, len };
+	struct msghdr m = { .msg_name = (void *)to, .msg_namelen = tolen,
+			    .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (likely(!atomic_load_explicit(&zio_xsk_enabled, memory_order_relaxed)))
+		return false;
+	return zio_xsk_sendmsg(fd, &m, flags, ret);
+}
+
+#define XSK_ENABLED() unlikely(atomic_load_explicit(&zio_xsk_enabled, memory_order_relaxed))
+
 /* ------------------------------------------------------------ input */
 
 struct in_ctx {
@@ -191,7 +224,11 @@ static ssize_t in_one(struct in_ctx *c, uintptr_t site)
 
 EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
 {
+	ssize_t xr;
+
 	NEED(recv);
+	if (xsk_in(fd, buf, len, flags, NULL, NULL, &xr))
+		return xr;
 	if (input_plain(len))
 		return zio_real.recv(fd, buf, len, flags);
 	return in_one(&(struct in_ctx){ .kind = IN_RECV, .fd = fd, .buf = buf, .len = len,
@@ -201,7 +238,11 @@ EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
 EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
 			socklen_t *alen)
 {
+	ssize_t xr;
+
 	NEED(recvfrom);
+	if (xsk_in(fd, buf, len, flags, addr, alen, &xr))
+		return xr;
 	if (input_plain(len))
 		return zio_real.recvfrom(fd, buf, len, flags, addr, alen);
 	return in_one(&(struct in_ctx){ .kind = IN_RECVFROM, .fd = fd, .buf = buf, .len = len,
@@ -219,7 +260,11 @@ static size_t iov_total(const struct iovec *iov, int n)
 
 EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
+	ssize_t xr;
+
 	NEED(recvmsg);
+	if (XSK_ENABLED() && msg && zio_xsk_recvmsg(fd, msg, flags, &xr))
+		return xr;
 	if (!msg || msg->msg_iovlen > 1024 || input_plain(iov_total(msg->msg_iov, (int)msg->msg_iovlen)))
 		return zio_real.recvmsg(fd, msg, flags);
 	return zio_input(fd, msg->msg_iov, (int)msg->msg_iovlen, SITE, in_call,
@@ -229,7 +274,11 @@ EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 
 EXPORT ssize_t read(int fd, void *buf, size_t len)
 {
+	ssize_t xr;
+
 	NEED(read);
+	if (xsk_in(fd, buf, len, 0, NULL, NULL, &xr))
+		return xr;
 	if (unlikely(!zio_real.read))
 		return syscall(SYS_read, fd, buf, len);
 	if (input_plain(len))
@@ -240,6 +289,13 @@ EXPORT ssize_t read(int fd, void *buf, size_t len)
 EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
 {
 	NEED(readv);
+	if (XSK_ENABLED() && iovcnt >= 0) {
+		struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
+		ssize_t xr;
+
+		if (zio_xsk_recvmsg(fd, &m, 0, &xr))
+			return xr;
+	}
 	if (iovcnt < 0 || iovcnt > 1024 || input_plain(iov_total(iov, iovcnt)))
 		return zio_real.readv(fd, iov, iovcnt);
 	return zio_input(fd, iov, iovcnt, SITE, in_call,
@@ -305,7 +361,11 @@ EXPORT ssize_t __pread64_chk(int fd, void *buf, size_t len, off_t off, size_t bu
 
 EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 {
+	ssize_t xr;
+
 	NEED(send);
+	if (xsk_out(fd, buf, len, flags, NULL, 0, &xr))
+		return xr;
 	if (output_plain(len))
 		return zio_real.send(fd, buf, len, flags);
 	return zio_output(ZIO_OUT_SEND, fd, &(struct iovec){ (void *)buf, len }, 1, flags,
@@ -315,7 +375,11 @@ EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
 		      const struct sockaddr *to, socklen_t tolen)
 {
+	ssize_t xr;
+
 	NEED(sendto);
+	if (xsk_out(fd, buf, len, flags, to, tolen, &xr))
+		return xr;
 	if (output_plain(len))
 		return zio_real.sendto(fd, buf, len, flags, to, tolen);
 	return zio_output(ZIO_OUT_SENDTO, fd, &(struct iovec){ (void *)buf, len }, 1, flags,
@@ -324,7 +388,11 @@ EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
 
 EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
+	ssize_t xr;
+
 	NEED(sendmsg);
+	if (XSK_ENABLED() && msg && zio_xsk_sendmsg(fd, msg, flags, &xr))
+		return xr;
 	if (!msg || msg->msg_iovlen > 1024 ||
 	    output_plain(iov_total(msg->msg_iov, (int)msg->msg_iovlen)))
 		return zio_real.sendmsg(fd, msg, flags);
@@ -334,7 +402,11 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 
 EXPORT ssize_t write(int fd, const void *buf, size_t len)
 {
+	ssize_t xr;
+
 	NEED(write);
+	if (xsk_out(fd, buf, len, 0, NULL, 0, &xr))
+		return xr;
 	if (unlikely(!zio_real.write))
 		return syscall(SYS_write, fd, buf, len);
 	if (output_plain(len))
@@ -346,6 +418,13 @@ EXPORT ssize_t write(int fd, const void *buf, size_t len)
 EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 {
 	NEED(writev);
+	if (XSK_ENABLED() && iovcnt >= 0) {
+		struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
+		ssize_t xr;
+
+		if (zio_xsk_sendmsg(fd, &m, 0, &xr))
+			return xr;
+	}
 	if (iovcnt < 0 || iovcnt > 1024 || output_plain(iov_total(iov, iovcnt)))
 		return zio_real.writev(fd, iov, iovcnt);
 	return zio_output(ZIO_OUT_WRITEV, fd, iov, iovcnt, 0, NULL, 0, NULL, 0);

@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "zio_internal.h"
+#include "probes.h"
 
 #define OUT_IOV   512
 #define OUT_PINS  16
@@ -306,8 +307,10 @@ ZIO_HIDDEN ssize_t zio_output(int kind, int fd, const struct iovec *iov, int iov
 		r = out_socket(&o, fd, iov, iovcnt, flags, kind == ZIO_OUT_SENDMSG ? msg : NULL,
 			       to, tolen, total);
 		if (r != -2) {
-			if (r > 0)
+			if (r > 0) {
 				ZIO_STAT_ADD(outputs_substituted, 1);
+				ZIO_PROBE3(output, fd, r, subst);
+			}
 			return r;
 		}
 		if (errno != ENOTSOCK)
@@ -343,6 +346,7 @@ ZIO_HIDDEN ssize_t zio_output(int kind, int fd, const struct iovec *iov, int iov
 		if (r > 0) {
 			ZIO_STAT_ADD(outputs_substituted, 1);
 			ZIO_STAT_ADD(output_bytes_from_origin, (uint64_t)subst);
+			ZIO_PROBE3(output, fd, r, subst);
 		}
 		errno = e;
 	}

@@ -9,6 +9,7 @@
  * All calls are made under the runtime lock.
  */
 #include "zio_internal.h"
+#include "probes.h"
 
 #define SITES 4096           /* power of two */
 #define MIN_SAMPLE_PAGES 32
@@ -49,6 +50,7 @@ ZIO_HIDDEN bool zio_policy_allow(uintptr_t ip, uint64_t bytes)
 	if (s->skip_left) {
 		s->skip_left--;
 		ZIO_STAT_ADD(policy_skips, 1);
+		ZIO_PROBE1(policy_skip, ip);
 		return false;
 	}
 	return true;

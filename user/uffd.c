@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "zio_internal.h"
+#include "probes.h"
 
 #ifndef UFFD_FEATURE_MOVE
 #define UFFD_FEATURE_MOVE (1ULL << 16)
@@ -278,11 +279,13 @@ static void handle_msg(const struct uffd_msg *m)
 	switch (m->event) {
 	case UFFD_EVENT_PAGEFAULT:
 		ZIO_STAT_ADD(faults, 1);
+		ZIO_PROBE2(fault_begin, m->arg.pagefault.address, m->arg.pagefault.flags);
 		if (m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP)
 			zio_handle_wp_fault(pg_dn(m->arg.pagefault.address));
 		else
 			zio_handle_missing_fault(pg_dn(m->arg.pagefault.address),
 						 m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE);
+		ZIO_PROBE1(fault_end, m->arg.pagefault.address);
 		break;
 	case UFFD_EVENT_REMOVE:
 		ZIO_STAT_ADD(kernel_events, 1);

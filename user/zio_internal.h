@@ -140,7 +140,7 @@ uint64_t zio_extents_take(struct zio_extents *s, uint64_t len, uint64_t min, uin
 void zio_extents_clear(struct zio_extents *s);
 
 /* ------------------------------------------------------------ index */
-enum zio_origin_kind { ZIO_ORIGIN_APP = 1, ZIO_ORIGIN_SHADOW = 2 };
+enum zio_origin_kind { ZIO_ORIGIN_APP = 1, ZIO_ORIGIN_SHADOW = 2, ZIO_ORIGIN_UMEM = 3 };
 enum zio_region_type { ZIO_R_ORIG = 1, ZIO_R_ALIAS = 2 };
 
 struct zio_region;
@@ -165,6 +165,7 @@ struct zio_origin {
 	uint32_t pins;               /* readers outside the lock (output...) */
 	struct zio_region *aliases;  /* alias regions reading from it */
 	uint64_t born_ns;
+	uint64_t cookie;             /* UMEM: the owner's frame handle */
 	struct zio_origin *next_free;
 };
 
@@ -213,6 +214,10 @@ void zio_origin_put_if_unused(struct zio_index *ix, struct zio_origin *o);
 struct zio_origin *zio_origin_new(struct zio_index *ix);
 /* Called with the shadow extent of an origin being freed (arena). */
 extern void (*zio_index_shadow_release)(uintptr_t lo, uintptr_t hi);
+/* Called when a UMEM origin has no alias, pin or hold left (AF_XDP). */
+extern void (*zio_index_umem_release)(struct zio_origin *o);
+/* Announce a region's current shape to observers (USDT). */
+void zio_probe_region(const struct zio_region *r);
 
 /* Segment of a source range resolved through the index. */
 struct zio_seg {
@@ -247,6 +252,8 @@ struct zio_stats {
 };
 extern struct zio_stats zio_stats;
 #define ZIO_STAT_ADD(f, v) atomic_fetch_add_explicit(&zio_stats.f, (v), memory_order_relaxed)
+/* A failure absorbed by a real copy: counted by reason, announced. */
+void zio_fallback(int reason);
 
 /* ------------------------------------------------------------ state */
 struct zio_state {
@@ -357,6 +364,24 @@ void zio_handle_event_range(uintptr_t a, uintptr_t b, bool remap_to, uintptr_t t
 void zio_materialize_all(void);
 int zio_ensure_ready(void);   /* uffd thread up: 0 or -errno */
 
+/* Every alias of o gets its bytes (o's last references go).  Lock held.
+ * 0 or -errno. */
+int zio_materialize_origin(struct zio_origin *o, int cause);
+
+/* ------------------------------------------------------------ AF_XDP hooks */
+/*
+ * The AF_XDP socket layer (user/xsk*.c) owns some descriptors; the
+ * interposers ask it first.  Each returns true when it handled the call
+ * (result in *ret, errno set as libc would), false to fall through.
+ */
+extern _Atomic int zio_xsk_enabled;
+bool zio_xsk_recvmsg(int fd, struct msghdr *msg, int flags, ssize_t *ret);
+bool zio_xsk_sendmsg(int fd, const struct msghdr *msg, int flags, ssize_t *ret);
+/* Copy n bytes of origin o (from ooff) to dst, eliding what it can (the
+ * interior pages become aliases of o).  Takes the lock itself. */
+void *zio_copy_from_origin(void *dst, struct zio_origin *o, uint64_t ooff, size_t n,
+			   uintptr_t site);
+
 /* data path (copy.c, input.c, output.c, release.c, fork.c) */
 void *zio_copy(void *dst, const void *src, size_t n, bool is_move, uintptr_t site);
 ssize_t zio_input(int fd, const struct iovec *iov, int iovcnt, uintptr_t site,
@@ -394,6 +419,9 @@ void zio_print_stats(void);
 enum zio_fault_point { ZIO_FI_REGISTER, ZIO_FI_MOVE, ZIO_FI_COPY, ZIO_FI_WP, ZIO_FI_ALLOC,
 		       ZIO_FI_MAX };
 bool zio_fault_inject(enum zio_fault_point p);
+
+/* Cause of the materialisations the current thread makes (ZIO_MAT_*). */
+extern __thread int zio_mat_cause __attribute__((tls_model("initial-exec")));
 
 /* thread-local recursion guard: interposers pass through while set */
 extern __thread int zio_in_runtime __attribute__((tls_model("initial-exec")));
