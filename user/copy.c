@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "zio_internal.h"
 #include "probes.h"
@@ -142,6 +143,7 @@ static uint64_t install_run(struct run *r, uintptr_t site, uint64_t now)
 		zio_fallback(ZIO_FB_ALLOC);
 		return 0;
 	}
+	r->o->copies++;
 	return len;
 }
 
@@ -193,6 +195,56 @@ static int plan_pieces(uintptr_t d, uintptr_t s, uintptr_t x, uintptr_t y,
 	return np;
 }
 
+/* Pages of [a, b) that are aliases now. */
+static uint64_t alias_pages_in(uintptr_t a, uintptr_t b)
+{
+	uint64_t pages = 0;
+
+	for (struct zio_region *r = zio_region_first_overlap(&zio.ix, a, b);
+	     r && r->node.start < b; r = zio_region_next(&zio.ix, r)) {
+		uintptr_t lo = r->node.start > a ? r->node.start : a;
+		uintptr_t hi = r->node.end < b ? r->node.end : b;
+
+		if (r->type == ZIO_R_ALIAS)
+			pages += (hi - lo) / ZIO_PAGE;
+	}
+	return pages;
+}
+
+/*
+ * Does making the first alias of an original pay?  (Later aliases of the
+ * same original cost almost nothing.)  Asks the policy with the state of
+ * the destination: populated, alias already, or fresh.
+ */
+static bool first_alias_pays(const struct run *runs, int nr, uintptr_t d, size_t n)
+{
+	uintptr_t lo = pg_up(d), hi = pg_dn(d + n);
+	uint64_t pages = (hi - lo) / ZIO_PAGE, aliased, present = 0;
+	struct zio_origin *o = NULL;
+
+	for (int i = 0; i < nr; i++)
+		if (runs[i].o->kind == ZIO_ORIGIN_APP && !runs[i].o->ref_pages) {
+			o = runs[i].o;
+			break;
+		}
+	if (!o || !pages)
+		return true;
+	aliased = alias_pages_in(lo, hi);
+	if (aliased < pages) {
+		unsigned char vec[256];
+
+		for (uintptr_t p = lo; p < hi; p += sizeof(vec) * ZIO_PAGE) {
+			uintptr_t e = hi - p > sizeof(vec) * ZIO_PAGE ? p + sizeof(vec) * ZIO_PAGE : hi;
+
+			if (mincore((void *)p, e - p, vec))
+				return true;
+			for (size_t i = 0; i < (e - p) / ZIO_PAGE; i++)
+				present += vec[i] & 1;
+		}
+	}
+	return zio_policy_first_alias(o->in_site, pages, present, aliased);
+}
+
 static void *plain_copy(void *dst, const void *src, size_t n, bool is_move)
 {
 	if (is_move && zio_real.memmove)
@@ -234,6 +286,8 @@ static void *copy_impl(void *dst, const void *src, size_t n, bool is_move, uintp
 		nseg = zio_index_resolve(&zio.ix, s, n, segs, MAX_SEGS);
 	}
 	nr = nseg > 0 ? plan_runs(d, s, n, segs, nseg, runs, &alias_bytes) : 0;
+	if (nr && !first_alias_pays(runs, nr, d, n))
+		nr = 0;
 	if (!nr || alias_bytes < ZIO_PAGE || !zio_policy_allow(site, alias_bytes) ||
 	    zio.ix.n_alias + (uint64_t)nr > zio_opt.max_aliases) {
 		if (nr && zio.ix.n_alias + (uint64_t)nr > zio_opt.max_aliases)

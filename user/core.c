@@ -241,9 +241,11 @@ ZIO_HIDDEN int zio_retire(struct zio_origin *o, bool content_dead)
 
 	/* The region keeps its bytes under a fresh origin (no dependants);
 	 * the old origin object, with all its aliases, becomes the shadow. */
+	zio_policy_origin_end(o, true);
 	*fresh = (struct zio_origin){
 		.id = fresh->id,
 		.kind = ZIO_ORIGIN_APP,
+		.in_site = o->in_site,
 		.base = o->base,
 		.len = o->len,
 		.region = r,

@@ -57,6 +57,7 @@ static struct slab origin_slab = { .size = sizeof(struct zio_origin) };
 
 ZIO_HIDDEN void (*zio_index_shadow_release)(uintptr_t lo, uintptr_t hi);
 ZIO_HIDDEN void (*zio_index_umem_release)(struct zio_origin *o);
+ZIO_HIDDEN void (*zio_index_origin_end)(const struct zio_origin *o);
 
 ZIO_HIDDEN void zio_index_init(struct zio_index *ix)
 {
@@ -224,6 +225,7 @@ ZIO_HIDDEN struct zio_region *zio_index_add_orig(struct zio_index *ix, uintptr_t
 	o->len = b - a;
 	o->region = r;
 	o->born_ns = now;
+	o->in_site = site;
 	r->node.start = a;
 	r->node.end = b;
 	r->type = ZIO_R_ORIG;
@@ -300,10 +302,13 @@ ZIO_HIDDEN void zio_index_cut(struct zio_index *ix, struct zio_region *r, uintpt
 		probe_del(r->node.start);
 		region_counts(ix, r, -1);
 		zio_tree_remove(&ix->regions, &r->node);
-		if (r->type == ZIO_R_ALIAS)
+		if (r->type == ZIO_R_ALIAS) {
 			alias_unlink(r);
-		else if (o->region == r)
+		} else if (o->region == r) {
+			if (o->copies && zio_index_origin_end)
+				zio_index_origin_end(o);
 			o->region = NULL;
+		}
 		slab_free(&region_slab, r);
 		zio_origin_put_if_unused(ix, o);
 		return;
@@ -363,6 +368,7 @@ ZIO_HIDDEN void zio_index_cut(struct zio_index *ix, struct zio_region *r, uintpt
 			to->aliases = NULL;
 			to->ref_pages = 0;
 			to->pins = 0;
+			to->copies = 0;
 			t->o = to;
 			t->ooff = hi - to->base;
 		}

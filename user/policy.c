@@ -1,12 +1,24 @@
 // SPDX-License-Identifier: MIT
 /*
- * Adaptive elision policy, per call site.  Eliding pays only when the
- * program leaves what it copied untouched: every materialised page costs
- * a fault round trip (~10 us) against a copy of ~0.1-0.3 us per page.
- * A call site whose aliases get touched more than half the time stops
- * being elided for a while (exponential back-off), then is retried, so a
- * program that touches everything runs at its plain speed.
- * All calls are made under the runtime lock.
+ * Adaptive elision policy.  Two questions, both learned as the program
+ * runs, both made under the runtime lock:
+ *
+ * 1. Per copy call site: are its aliases left untouched?  Every
+ *    materialised page costs a fault round trip (tens of us here)
+ *    against a copy of ~0.2 us per page.  A site whose aliases get
+ *    touched more than half the time stops being elided for a while
+ *    (exponential back-off), then is retried.
+ *
+ * 2. Per input call site: does eliding copies of what it receives pay?
+ *    The first alias of an original costs write protection, and if the
+ *    buffer is received into again while aliases live (a pooled server)
+ *    two page moves and a cold receive (its hot pages went to the
+ *    shadow); every further alias is nearly free and saves a whole copy.
+ *    So it pays when the original gets enough copies: k, the copies per
+ *    original, and how often originals retire are learned per input site
+ *    and weighed with the cost constants measured by tools/microbench
+ *    (ns per page).  Declined sites are still explored one original in
+ *    EXPLORE, so the estimate follows the program.
  */
 #include "zio_internal.h"
 #include "probes.h"
@@ -22,6 +34,93 @@ struct site {
 };
 
 static struct site sites[SITES];
+
+/* Measured on the development machine (tools/microbench, 512 KiB). */
+#define NS_COPY_POPULATED 170   /* memcpy into populated, cold memory */
+#define NS_COPY_FRESH    1900   /* memcpy into memory never touched */
+#define NS_WP              65   /* UFFDIO_WRITEPROTECT on */
+#define NS_UNWP            75   /* ... and off */
+#define NS_MOVE            80   /* UFFDIO_MOVE */
+#define NS_COLD           150   /* receiving into cold spare pages */
+#define NS_ALIAS           25   /* index and registration per alias page */
+#define EXPLORE            64
+
+struct insite {
+	uintptr_t ip;
+	uint32_t samples, since_explore;
+	double k, retire;      /* EWMA of copies per original, retire rate */
+};
+
+static struct insite insites[SITES];
+
+static struct insite *in_lookup(uintptr_t ip)
+{
+	uint64_t h = (uint64_t)ip * 0x9E3779B97F4A7C15ULL;
+
+	for (unsigned i = 0; i < 16; i++) {
+		struct insite *s = &insites[((h >> 52) + i) & (SITES - 1)];
+
+		if (s->ip == ip)
+			return s;
+		if (!s->ip) {
+			s->ip = ip;
+			return s;
+		}
+	}
+	return NULL;
+}
+
+ZIO_HIDDEN void zio_policy_origin_end(const struct zio_origin *o, bool retired)
+{
+	struct insite *s;
+
+	if (!o->copies || !(s = in_lookup(o->in_site)))
+		return;
+	if (!s->samples) {
+		s->k = o->copies;
+		s->retire = retired;
+	} else {
+		s->k = 0.8 * s->k + 0.2 * o->copies;
+		s->retire = 0.8 * s->retire + 0.2 * (retired ? 1.0 : 0.0);
+	}
+	if (s->samples < UINT32_MAX)
+		s->samples++;
+}
+
+static void origin_end_cb(const struct zio_origin *o)
+{
+	zio_policy_origin_end(o, false);
+}
+
+ZIO_HIDDEN bool zio_policy_first_alias(uintptr_t in_site, uint64_t pages, uint64_t present,
+				       uint64_t aliased)
+{
+	struct insite *s;
+	double save, cost;
+	uint64_t fresh;
+
+	zio_index_origin_end = origin_end_cb;
+	if (!zio_opt.adaptive || !(s = in_lookup(in_site)) || s->samples < 4)
+		return true;
+	if (++s->since_explore >= EXPLORE) {
+		s->since_explore = 0;
+		ZIO_STAT_ADD(policy_explores, 1);
+		return true;
+	}
+	if (present + aliased > pages)
+		present = pages - aliased;
+	fresh = pages - present - aliased;
+	/* what one copy into such a destination costs the program */
+	save = (double)(present + aliased) * NS_COPY_POPULATED + (double)aliased * NS_MOVE +
+	       (double)fresh * NS_COPY_FRESH;
+	/* what the original costs us, whatever its number of copies */
+	cost = (double)pages * (NS_WP + s->retire * (2 * NS_MOVE + NS_COLD) +
+				(1 - s->retire) * NS_UNWP);
+	if (s->k * save > cost + s->k * (double)pages * NS_ALIAS)
+		return true;
+	ZIO_STAT_ADD(policy_declined, 1);
+	return false;
+}
 
 static struct site *lookup(uintptr_t ip)
 {
@@ -89,6 +188,8 @@ ZIO_HIDDEN void zio_policy_touched(uintptr_t ip, uint64_t pages)
 
 ZIO_HIDDEN void zio_policy_reset(void)
 {
-	for (unsigned i = 0; i < SITES; i++)
+	for (unsigned i = 0; i < SITES; i++) {
 		sites[i] = (struct site){ 0 };
+		insites[i] = (struct insite){ 0 };
+	}
 }

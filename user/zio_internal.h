@@ -166,6 +166,8 @@ struct zio_origin {
 	struct zio_region *aliases;  /* alias regions reading from it */
 	uint64_t born_ns;
 	uint64_t cookie;             /* UMEM: the owner's frame handle */
+	uintptr_t in_site;           /* APP: the input call that received it */
+	uint32_t copies;             /* elided copies that read from it */
 	struct zio_origin *next_free;
 };
 
@@ -214,6 +216,8 @@ void zio_origin_put_if_unused(struct zio_index *ix, struct zio_origin *o);
 struct zio_origin *zio_origin_new(struct zio_index *ix);
 /* Called with the shadow extent of an origin being freed (arena). */
 extern void (*zio_index_shadow_release)(uintptr_t lo, uintptr_t hi);
+/* Called when an APP origin loses its region (policy learning). */
+extern void (*zio_index_origin_end)(const struct zio_origin *o);
 /* Called when a UMEM origin has no alias, pin or hold left (AF_XDP). */
 extern void (*zio_index_umem_release)(struct zio_origin *o);
 /* Announce a region's current shape to observers (USDT). */
@@ -247,7 +251,7 @@ struct zio_stats {
 	_Atomic uint64_t wp_faults, missing_faults, zero_faults, kernel_events;
 	_Atomic uint64_t outputs_substituted, output_bytes_from_origin;
 	_Atomic uint64_t retired_copy, retired_move, parked_pages, refilled_pages;
-	_Atomic uint64_t inputs_tracked, policy_skips;
+	_Atomic uint64_t inputs_tracked, policy_skips, policy_declined, policy_explores;
 	_Atomic uint64_t fb_register, fb_move, fb_copy, fb_wp, fb_alloc, fb_cap;
 };
 extern struct zio_stats zio_stats;
@@ -404,6 +408,13 @@ enum { ZIO_OUT_SEND, ZIO_OUT_SENDTO, ZIO_OUT_SENDMSG, ZIO_OUT_WRITE, ZIO_OUT_WRI
 
 /* policy.c (called under the lock) */
 bool zio_policy_allow(uintptr_t site, uint64_t bytes);
+/* Should the first alias of an original received at in_site be made?
+ * pages: destination pages to alias; present: of those, populated;
+ * aliased: of those, aliases now (absent, but populated for a copy). */
+bool zio_policy_first_alias(uintptr_t in_site, uint64_t pages, uint64_t present,
+			    uint64_t aliased);
+/* An original stops being one (overwritten, released, retired). */
+void zio_policy_origin_end(const struct zio_origin *o, bool retired);
 void zio_policy_elided(uintptr_t site, uint64_t bytes);
 void zio_policy_touched(uintptr_t site, uint64_t pages);
 
