@@ -10,7 +10,8 @@
  *                    new, grown, trimmed or re-pointed (origin retired)
  *   zio:region_del   (start)               the region starting there is gone
  *   zio:elide        (site, bytes)         a copy was elided (bytes aliased)
- *   zio:materialize  (addr, pages, cause)  alias pages got real bytes
+ *   zio:materialize  (addr, pages, cause, site)  alias pages got real bytes;
+ *                    site: call site that made the alias (0: unknown)
  *   zio:fault_begin  (addr, flags)         fault thread took a fault (uffd flags)
  *   zio:fault_end    (addr)                ... and resolved it
  *   zio:fallback     (reason)              a failure fell back to a real copy

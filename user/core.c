@@ -151,7 +151,8 @@ ZIO_HIDDEN int zio_materialize(struct zio_region *r, uintptr_t a, uintptr_t b)
 	if (err)
 		return err;
 	ZIO_STAT_ADD(materialized_pages, len / ZIO_PAGE);
-	ZIO_PROBE3(materialize, a, len / ZIO_PAGE, zio_mat_cause ? zio_mat_cause : ZIO_MAT_LOAD);
+	ZIO_PROBE4(materialize, a, len / ZIO_PAGE, zio_mat_cause ? zio_mat_cause : ZIO_MAT_LOAD,
+		   r->site);
 	zio_policy_touched(r->site, len / ZIO_PAGE);
 	zio_index_cut(&zio.ix, r, a, b);
 	return 0;
@@ -409,6 +410,7 @@ static int fill_from_origin(uintptr_t x, uintptr_t y, struct zio_origin *o, uint
 		    zio_uffd_copy(p, src + (p - x), ZIO_PAGE) && errno != EEXIST)
 			return -errno;
 	ZIO_STAT_ADD(materialized_pages, (y - x) / ZIO_PAGE);
+	ZIO_PROBE4(materialize, x, (y - x) / ZIO_PAGE, ZIO_MAT_INPUT, 0);
 	return 0;
 }
 
