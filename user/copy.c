@@ -36,6 +36,19 @@ struct piece {
 	uint64_t len;
 };
 
+struct span {
+	uintptr_t lo, hi;
+};
+
+/* Is [a, b) covered by the spans (sorted, non-overlapping)? */
+static bool spans_cover(const struct span *s, int n, uintptr_t a, uintptr_t b)
+{
+	for (int i = 0; i < n && a < b; i++)
+		if (s[i].lo <= a && s[i].hi > a)
+			a = s[i].hi;
+	return a >= b;
+}
+
 /*
  * Which destination pages can alias a single origin?  Page p of dst reads
  * source bytes [s + (p - d), +PAGE); it can alias when those bytes lie in
@@ -114,7 +127,7 @@ static int origin_protect(struct zio_origin *o, uint64_t off, uint64_t len)
 
 /* Install run r as an alias.  Returns the bytes aliased from r->p0 (the
  * rest must be copied for real). */
-static uint64_t install_run(struct run *r, uintptr_t site, uint64_t now)
+static uint64_t install_run(struct run *r, uintptr_t site, uint64_t now, bool absent)
 {
 	uint64_t len = r->p1 - r->p0;
 	long parked;
@@ -130,7 +143,7 @@ static uint64_t install_run(struct run *r, uintptr_t site, uint64_t now)
 		zio_fallback(ZIO_FB_WP);
 		return 0;
 	}
-	parked = zio_arena_park(r->p0, r->p1);
+	parked = absent ? 0 : zio_arena_park(r->p0, r->p1);
 	if (parked < 0) {
 		/* Pages that refused to move are still there, and the program
 		 * must see the copy in them: give back what moved, copy all. */
@@ -268,7 +281,8 @@ static void *copy_impl(void *dst, const void *src, size_t n, bool is_move, uintp
 	struct run runs[MAX_RUNS];
 	struct piece pc[MAX_PIECES];
 	struct zio_origin *pins[MAX_PINS];
-	int nseg, nr, npc = 0, npins = 0, saved = errno;
+	struct span absent[MAX_RUNS];
+	int nseg, nr, npc = 0, npins = 0, saved = errno, nabsent = 0;
 	uint64_t alias_bytes, elided = 0, now;
 	bool overlap = !fixed && d < s + n && s < d + n;
 	sigset_t old;
@@ -300,13 +314,20 @@ static void *copy_impl(void *dst, const void *src, size_t n, bool is_move, uintp
 	}
 
 	/* Old aliases under the pages we re-alias just go (their pages stay
-	 * absent); everything else in dst is made safe to overwrite. */
+	 * absent, so there is nothing to move aside); everything else in dst
+	 * is made safe to overwrite. */
 	for (int i = 0; i < nr; i++) {
 		struct zio_region *r;
 
 		while ((r = zio_region_first_overlap(&zio.ix, runs[i].p0, runs[i].p1)) &&
-		       r->type == ZIO_R_ALIAS)
+		       r->type == ZIO_R_ALIAS) {
+			uintptr_t lo = r->node.start > runs[i].p0 ? r->node.start : runs[i].p0;
+			uintptr_t hi = r->node.end < runs[i].p1 ? r->node.end : runs[i].p1;
+
+			if (nabsent < MAX_RUNS)
+				absent[nabsent++] = (struct span){ lo, hi };
 			zio_index_cut(&zio.ix, r, runs[i].p0, runs[i].p1);
+		}
 	}
 	if (zio_region_first_overlap(&zio.ix, d, d + n) &&
 	    zio_prepare_range(d, d + n, ZIO_PREP_OVERWRITE)) {
@@ -328,7 +349,8 @@ static void *copy_impl(void *dst, const void *src, size_t n, bool is_move, uintp
 			uint64_t got = 0;
 
 			if (i < nr) {
-				got = install_run(&runs[i], site, now);
+				got = install_run(&runs[i], site, now,
+						  spans_cover(absent, nabsent, runs[i].p0, runs[i].p1));
 				elided += got;
 			}
 			if (cur < x)

@@ -20,8 +20,11 @@ ZIO_HIDDEN void zio_release(void *p, size_t n, enum zio_prep how, bool unmapping
 	zio_lock(&old);
 	if (zio_region_first_overlap(&zio.ix, a, a + n))
 		zio_prepare_range(a, a + n, how);
-	if (unmapping)
-		zio_uffd_forget(pg_dn(a), pg_up(a + n));
+	/* Unregister before the unmap: a registered range makes the kernel
+	 * report the unmap to our fault thread and wait for it to be read
+	 * (a context switch per munmap); an unregister is one short ioctl. */
+	if (unmapping && zio_tree_first_overlap(&zio.registered.t, pg_dn(a), pg_up(a + n)))
+		zio_uffd_unregister(pg_dn(a), pg_up(a + n));
 	zio_unlock(&old);
 	errno = saved;
 }
