@@ -89,9 +89,13 @@ $(OUT)/libzio.so: $(LIB_OBJS) user/libzio.map
 	$(call msg,LD,$@)
 	$(Q)$(CC) -o $@ $(LIB_OBJS) $(LIB_LDFLAGS)
 
-$(OUT)/zio-run: user/zio-run.c $(wildcard include/*.h) | $(OUT)
+# zio-run carries the --xdp loader (tools/lib/xdp_load.c), hence libxdp;
+# libzio.so itself never links it.
+$(OUT)/zio-run: user/zio-run.c tools/lib/xdp_load.c tools/lib/xdp_load.h \
+		$(OUT)/steer.skel.h $(wildcard include/*.h) | $(OUT)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $< -o $@
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -Itools $< tools/lib/xdp_load.c -o $@ \
+		-lxdp -lbpf -lelf -lz
 
 $(OUT)/zio-trace: user/zio-trace.c tools/lib/trace_sym.c tools/lib/trace_sym.h \
 		$(OUT)/trace.skel.h include/trace.h | $(OUT)
@@ -143,6 +147,11 @@ demo: deps
 bench-echo: all
 	$(Q)tools/bench-echo.sh $(OUT)
 
+# UDP echo over kernel sockets vs zio-run --xdp, on a veth pair between two
+# network namespaces the script creates and removes (root).
+bench-udp: all
+	$(Q)tools/bench-udp.sh $(OUT)
+
 # ---------------------------------------------------------------- misc
 $(OUT) $(OUT)/lib $(OUT)/tools $(OUT)/tests $(OUT)/tests/progs:
 	$(Q)mkdir -p $@
@@ -151,4 +160,4 @@ clean:
 	$(call msg,CLEAN,$(OUT))
 	$(Q)rm -rf $(OUT)
 
-.PHONY: all deps test demo bench-echo clean
+.PHONY: all deps test demo bench-echo bench-udp clean

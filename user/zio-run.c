@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include "zio.h"
+#include "steer.h"
+#include "lib/xdp_load.h"
 
 static struct env {
 	int stats;
@@ -25,6 +27,11 @@ static struct env {
 	const char *policy;
 	const char *lib;
 	int prog;             /* argv index of PROGRAM */
+	const char *xdp;      /* --xdp IFACE[@Q] */
+	const char *xdp_ports;
+	long long xdp_frames, xdp_ring;
+	enum zio_xdp_mode xdp_mode;
+	const char *xdp_bind;
 } env = {
 	.threshold = -1,
 	.pool_max = -1,
@@ -57,6 +64,12 @@ enum {
 	OPT_POOL_MAX,
 	OPT_POLICY,
 	OPT_LIB,
+	OPT_XDP,
+	OPT_XDP_PORTS,
+	OPT_XDP_FRAMES,
+	OPT_XDP_RING,
+	OPT_XDP_MODE,
+	OPT_XDP_BIND,
 };
 
 static const struct argp_option opts[] = {
@@ -70,6 +83,18 @@ static const struct argp_option opts[] = {
 	{ "policy", OPT_POLICY, "NAME", 0,
 	  "Elision policy: adaptive (default) or always", 0 },
 	{ "lib", OPT_LIB, "PATH", OPTION_HIDDEN, "Runtime library to preload", 0 },
+	{ "xdp", OPT_XDP, "IFACE[@Q]", 0,
+	  "Serve UDP sockets bound to --xdp-ports from AF_XDP sockets on every rx "
+	  "queue of IFACE (or only queue Q); needs root", 1 },
+	{ "xdp-ports", OPT_XDP_PORTS, "PORT[,PORT...]", 0, "UDP ports steered to AF_XDP", 1 },
+	{ "xdp-frames", OPT_XDP_FRAMES, "N", 0,
+	  "UMEM receive frames per queue (default 4096, 3840 B each)", 1 },
+	{ "xdp-ring", OPT_XDP_RING, "N", 0,
+	  "Entries of each AF_XDP ring, a power of two (default 2048)", 1 },
+	{ "xdp-mode", OPT_XDP_MODE, "MODE", 0,
+	  "XDP attach mode: auto (native, else generic), native or generic", 1 },
+	{ "xdp-bind", OPT_XDP_BIND, "MODE", 0,
+	  "AF_XDP bind: auto (zero-copy, else copy), copy or zc", 1 },
 	{ NULL, 'h', NULL, OPTION_HIDDEN, "Show the full help", 0 },
 	{},
 };
@@ -142,6 +167,38 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	case OPT_LIB:
 		env.lib = arg;
 		break;
+	case OPT_XDP:
+		env.xdp = arg;
+		break;
+	case OPT_XDP_PORTS:
+		env.xdp_ports = arg;
+		break;
+	case OPT_XDP_FRAMES:
+		if (parse_bytes(arg, 64, 1 << 22, &env.xdp_frames))
+			argp_error(state, "invalid --xdp-frames '%s': expected 64..4194304", arg);
+		break;
+	case OPT_XDP_RING:
+		if (parse_bytes(arg, 64, 1 << 16, &env.xdp_ring) ||
+		    (env.xdp_ring & (env.xdp_ring - 1)))
+			argp_error(state, "invalid --xdp-ring '%s': expected a power of two "
+				   "64..65536", arg);
+		break;
+	case OPT_XDP_MODE:
+		if (!strcmp(arg, "auto"))
+			env.xdp_mode = ZIO_XDP_AUTO;
+		else if (!strcmp(arg, "native") || !strcmp(arg, "drv"))
+			env.xdp_mode = ZIO_XDP_NATIVE;
+		else if (!strcmp(arg, "generic") || !strcmp(arg, "skb"))
+			env.xdp_mode = ZIO_XDP_GENERIC;
+		else
+			argp_error(state, "invalid --xdp-mode '%s': expected auto, native or "
+				   "generic", arg);
+		break;
+	case OPT_XDP_BIND:
+		if (strcmp(arg, "auto") && strcmp(arg, "copy") && strcmp(arg, "zc"))
+			argp_error(state, "invalid --xdp-bind '%s': expected auto, copy or zc", arg);
+		env.xdp_bind = arg;
+		break;
 	case ARGP_KEY_ARG:
 		/* The first non-option is PROGRAM; parsing stops there so the
 		 * program's own options are not taken for ours. */
@@ -151,6 +208,8 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	case ARGP_KEY_END:
 		if (!env.prog)
 			argp_error(state, "missing PROGRAM (usage: zio-run [OPTIONS] -- PROGRAM [ARGS...])");
+		if (!env.xdp != !env.xdp_ports)
+			argp_error(state, "--xdp and --xdp-ports go together");
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -193,6 +252,79 @@ static int set_env_ll(const char *name, long long v)
 
 	snprintf(num, sizeof(num), "%lld", v);
 	return setenv(name, num, 1);
+}
+
+/*
+ * --xdp: attach the steering program, pin its maps, and tell the runtime
+ * where everything is (ZIO_XDP_*).  Returns 0 or -1 (message printed).
+ */
+static int setup_xdp(void)
+{
+	struct zio_xdp_opts o = { .queue = -1, .mode = env.xdp_mode, .verbose = env.verbose };
+	static struct zio_xdp x;  /* the link fd stays open across exec */
+	char ifname[IF_NAMESIZE + 1], queues[1024] = "", mac[16], ports[512] = "";
+	const char *at = strchr(env.xdp, '@');
+	size_t n = at ? (size_t)(at - env.xdp) : strlen(env.xdp);
+	char buf[512], *save = NULL, *tok;
+	int count = 0;
+	long long q;
+
+	if (!n || n >= IF_NAMESIZE) {
+		fprintf(stderr, "zio-run: invalid --xdp '%s'\n", env.xdp);
+		return -1;
+	}
+	memcpy(ifname, env.xdp, n);
+	ifname[n] = '\0';
+	if (at) {
+		if (parse_bytes(at + 1, 0, ZIO_STEER_MAX_QUEUES - 1, &q)) {
+			fprintf(stderr, "zio-run: invalid queue in --xdp '%s'\n", env.xdp);
+			return -1;
+		}
+		o.queue = (int)q;
+	}
+	/* ports: checked here, so the runtime can trust the list */
+	snprintf(buf, sizeof(buf), "%s", env.xdp_ports);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		long long p;
+
+		if (parse_bytes(tok, 1, 65535, &p) || ++count > ZIO_STEER_MAX_PORTS) {
+			fprintf(stderr, "zio-run: invalid --xdp-ports '%s': expected up to %d "
+				"ports 1..65535\n", env.xdp_ports, ZIO_STEER_MAX_PORTS);
+			return -1;
+		}
+		snprintf(ports + strlen(ports), sizeof(ports) - strlen(ports), "%s%lld",
+			 count > 1 ? "," : "", p);
+	}
+	o.ifname = ifname;
+	if (zio_xdp__load(&o, &x))
+		return -1;
+	for (int i = 0; i < x.nqueues; i++)
+		if (o.queue < 0 || i == o.queue)
+			snprintf(queues + strlen(queues), sizeof(queues) - strlen(queues), "%s%d",
+				 queues[0] ? "," : "", i);
+	snprintf(mac, sizeof(mac), "%02x%02x%02x%02x%02x%02x", x.mac[0], x.mac[1], x.mac[2],
+		 x.mac[3], x.mac[4], x.mac[5]);
+	if (env.verbose)
+		fprintf(stderr, "zio-run: XDP program on %s (%s mode, %s), queues %s, ports %s, "
+			"maps in %s\n", ifname, x.mode, x.how, queues, ports, x.pin_dir);
+	if (setenv(ZIO_ENV_XDP_IFACE, ifname, 1) ||
+	    set_env_ll(ZIO_ENV_XDP_IFINDEX, x.ifindex) ||
+	    setenv(ZIO_ENV_XDP_QUEUES, queues, 1) ||
+	    setenv(ZIO_ENV_XDP_PORTS, ports, 1) ||
+	    setenv(ZIO_ENV_XDP_PIN_DIR, x.pin_dir, 1) ||
+	    set_env_ll(ZIO_ENV_XDP_LINK_FD, x.link_fd) ||
+	    set_env_ll(ZIO_ENV_XDP_ABI, ZIO_STEER_ABI) ||
+	    setenv(ZIO_ENV_XDP_MODE, x.mode, 1) ||
+	    set_env_ll(ZIO_ENV_XDP_MTU, x.mtu) ||
+	    setenv(ZIO_ENV_XDP_MAC, mac, 1) ||
+	    (env.xdp_frames && set_env_ll(ZIO_ENV_XDP_FRAMES, env.xdp_frames)) ||
+	    (env.xdp_ring && set_env_ll(ZIO_ENV_XDP_RING, env.xdp_ring)) ||
+	    (env.xdp_bind && setenv(ZIO_ENV_XDP_BIND, env.xdp_bind, 1))) {
+		fprintf(stderr, "zio-run: failed to set environment: %s\n", strerror(errno));
+		zio_xdp__destroy(&x);
+		return -1;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -246,6 +378,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "zio-run: failed to set environment: %s\n", strerror(errno));
 		return 2;
 	}
+
+	if (env.xdp && setup_xdp())
+		return 2;
 
 	idx = env.prog;
 	execvp(argv[idx], &argv[idx]);
