@@ -60,12 +60,30 @@ done
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/zio-bench.XXXXXX")
 declare -A pid port
 
+# alive PID — true while PID runs (a zombie counts as gone).
+alive() {
+	local state
+	state=$(sed -n 's/^.*) \(.\).*/\1/p' "/proc/$1/stat" 2>/dev/null) || return 1
+	[ -n "$state" ] && [ "$state" != Z ]
+}
+
+# terminate PID — SIGTERM PID and give it 10 s, then SIGKILL it.  Returns
+# 1 if it had to be killed, else 0; the caller collects its status (wait).
+terminate() {
+	local p=$1 _
+	kill -TERM "$p" 2>/dev/null || return 0
+	for _ in $(seq 100); do
+		alive "$p" || return 0
+		sleep 0.1
+	done
+	kill -KILL "$p" 2>/dev/null || true
+	return 1
+}
+
 cleanup() {
 	local v
 	for v in "${!pid[@]}"; do
-		kill -TERM "${pid[$v]}" 2>/dev/null || true
-	done
-	for v in "${!pid[@]}"; do
+		terminate "${pid[$v]}" || true
 		wait "${pid[$v]}" 2>/dev/null || true
 	done
 	rm -rf "$tmp"
@@ -107,12 +125,16 @@ wait_listening() {
 	die "$v server did not start listening within 30 s"
 }
 
-# stop_server VARIANT — SIGTERM it, insist on exit status 0.
+# stop_server VARIANT — SIGTERM it, insist on a prompt exit with status 0.
 stop_server() {
-	local v=$1 rc=0
-	kill -TERM "${pid[$v]}" 2>/dev/null || true
+	local v=$1 rc=0 killed=0
+	terminate "${pid[$v]}" || killed=1
 	wait "${pid[$v]}" || rc=$?
 	unset "pid[$v]"
+	if [ "$killed" -eq 1 ]; then
+		sed 's/^/  | /' "$tmp/$v.err" >&2
+		die "$v server (mode=$mode copies=$k) ignored SIGTERM for 10 s; killed it"
+	fi
 	if [ "$rc" -ne 0 ]; then
 		sed 's/^/  | /' "$tmp/$v.err" >&2
 		die "$v server exited with status $rc"

@@ -26,9 +26,29 @@ done
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/zio-demo.XXXXXX")
 srv_pid=
 
+# alive PID — true while PID runs (a zombie counts as gone).
+alive() {
+	local state
+	state=$(sed -n 's/^.*) \(.\).*/\1/p' "/proc/$1/stat" 2>/dev/null) || return 1
+	[ -n "$state" ] && [ "$state" != Z ]
+}
+
+# terminate PID — SIGTERM PID and give it 10 s, then SIGKILL it.  Returns
+# 1 if it had to be killed, else 0; the caller collects its status (wait).
+terminate() {
+	local p=$1 _
+	kill -TERM "$p" 2>/dev/null || return 0
+	for _ in $(seq 100); do
+		alive "$p" || return 0
+		sleep 0.1
+	done
+	kill -KILL "$p" 2>/dev/null || true
+	return 1
+}
+
 cleanup() {
 	if [ -n "$srv_pid" ]; then
-		kill -TERM "$srv_pid" 2>/dev/null || true
+		terminate "$srv_pid" || true
 		wait "$srv_pid" 2>/dev/null || true
 	fi
 	rm -rf "$tmp"
@@ -63,10 +83,15 @@ start_server() {
 
 # stop_server NAME — SIGTERM the server we started and check it exited 0.
 stop_server() {
-	local name=$1 rc=0
-	kill -TERM "$srv_pid" 2>/dev/null || true
+	local name=$1 rc=0 killed=0
+	terminate "$srv_pid" || killed=1
 	wait "$srv_pid" || rc=$?
 	srv_pid=
+	if [ "$killed" -eq 1 ]; then
+		echo "demo: $name server ignored SIGTERM for 10 s; killed it:" >&2
+		sed 's/^/  | /' "$tmp/$name.err" >&2
+		exit 1
+	fi
 	if [ "$rc" -ne 0 ]; then
 		echo "demo: $name server exited with status $rc:" >&2
 		sed 's/^/  | /' "$tmp/$name.err" >&2
