@@ -61,7 +61,7 @@ INTEG_SRCS := $(wildcard tests/integ/*.c)
 # Internal objects the unit tests link directly (no preload involved).
 UNIT_LIB_OBJS := $(OUT)/lib/index.o $(OUT)/lib/tree.o $(OUT)/lib/log.o $(OUT)/lib/options.o
 
-all: $(OUT)/libzio.so $(OUT)/zio-run $(OUT)/zio-trace $(TOOL_BINS) $(PROG_BINS)
+all: $(OUT)/libzio.so $(OUT)/zio-run $(OUT)/zio-trace $(OUT)/zio-stat $(TOOL_BINS) $(PROG_BINS)
 
 # ---------------------------------------------------------------- deps
 DEB_PKGS := clang llvm libbpf-dev bpftool libxdp-dev xdp-tools \
@@ -89,13 +89,15 @@ $(OUT)/libzio.so: $(LIB_OBJS) user/libzio.map
 	$(call msg,LD,$@)
 	$(Q)$(CC) -o $@ $(LIB_OBJS) $(LIB_LDFLAGS)
 
-# zio-run carries the --xdp loader (tools/lib/xdp_load.c), hence libxdp;
-# libzio.so itself never links it.
-$(OUT)/zio-run: user/zio-run.c tools/lib/xdp_load.c tools/lib/xdp_load.h \
-		$(OUT)/steer.skel.h $(wildcard include/*.h) | $(OUT)
+# zio-run carries the --xdp loader (tools/lib/xdp_load.c), hence libxdp,
+# and the --observe loader (tools/lib/observe_load.c), hence libbpf;
+# libzio.so itself never links them.
+$(OUT)/zio-run: user/zio-run.c tools/lib/observe_load.c tools/lib/observe_load.h \
+		tools/lib/xdp_load.c tools/lib/xdp_load.h $(OUT)/steer.skel.h \
+		$(OUT)/observe.skel.h $(wildcard include/*.h) | $(OUT)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -Itools $< tools/lib/xdp_load.c -o $@ \
-		-lxdp -lbpf -lelf -lz
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -Itools $< tools/lib/observe_load.c \
+		tools/lib/xdp_load.c -o $@ -lxdp -lbpf -lelf -lz
 
 $(OUT)/zio-trace: user/zio-trace.c tools/lib/trace_sym.c tools/lib/trace_sym.h \
 		$(OUT)/trace.skel.h include/trace.h | $(OUT)
@@ -103,11 +105,23 @@ $(OUT)/zio-trace: user/zio-trace.c tools/lib/trace_sym.c tools/lib/trace_sym.h \
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -Itools user/zio-trace.c \
 		tools/lib/trace_sym.c -o $@ -lbpf -lelf -lz -pthread
 
+$(OUT)/zio-stat: user/zio-stat.c tools/lib/observe_load.c tools/lib/observe_load.h \
+		tools/lib/trace_sym.c tools/lib/trace_sym.h $(OUT)/observe.skel.h \
+		include/observe.h include/zio_probes.h | $(OUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -Itools user/zio-stat.c tools/lib/observe_load.c \
+		tools/lib/trace_sym.c -o $@ -lbpf -lelf -lz
+
 # ---------------------------------------------------------------- BPF
+# clang -target bpf does not search the multiarch dirs that <asm/errno.h>
+# (reached from <bpf/usdt.bpf.h>) lives in; ask it for its host search
+# path, as libbpf-bootstrap's Makefile does.
+CLANG_BPF_SYS_INCLUDES ?= $(shell $(CLANG) -v -E - </dev/null 2>&1 | \
+	sed -n '/<...> search starts here:/,/End of search list./{ s| \(/.*\)|-idirafter \1|p }')
 $(OUT)/%.bpf.o: bpf/%.bpf.c vmlinux.h $(wildcard include/*.h bpf/*.h) | $(OUT)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I. -Iinclude \
-		-c $< -o $@.tmp
+		$(CLANG_BPF_SYS_INCLUDES) -c $< -o $@.tmp
 	$(Q)$(BPFTOOL) gen object $@ $@.tmp && rm -f $@.tmp
 
 $(OUT)/%.skel.h: $(OUT)/%.bpf.o

@@ -4,7 +4,9 @@
  *
  * zio-run only prepares the environment (LD_PRELOAD and ZIO_* settings)
  * and then execs PROGRAM in its own process, so PROGRAM keeps zio-run's
- * PID, its signals and its exit status.
+ * PID, its signals and its exit status.  With --observe PROGRAM runs in a
+ * child (its PID names the pin directory); zio-run passes on the signals
+ * sent to it and exits with PROGRAM's status (128+signal if killed).
  */
 #include <argp.h>
 #include <errno.h>
@@ -17,11 +19,13 @@
 #include "zio.h"
 #include "steer.h"
 #include "lib/xdp_load.h"
+#include "lib/observe_load.h"
 
 static struct env {
 	int stats;
 	int off;
 	int verbose;
+	int observe;          /* --observe: BPF maps under /sys/fs/bpf/zio/PID */
 	long long threshold;  /* -1: runtime default */
 	long long pool_max;   /* -1: runtime default */
 	const char *policy;
@@ -50,6 +54,8 @@ static const char doc[] =
 "  zio-run --threshold 128K -- ./relay    # elide only copies >= 128 KiB\n"
 "  zio-run --off -- ./server              # interposers loaded, nothing\n"
 "                                         # elided (A/B baseline)\n"
+"  zio-run --observe -- ./server          # live aliases in BPF maps:\n"
+"      bpftool map dump pinned /sys/fs/bpf/zio/PID/aliases\n"
 "\n"
 "With --stats every process prints one line on stderr when it ends:\n"
 "  zio: pid=P elided_copies=N elided_bytes=B materialized_pages=M faults=F fallbacks=K ...\n"
@@ -70,6 +76,7 @@ enum {
 	OPT_XDP_RING,
 	OPT_XDP_MODE,
 	OPT_XDP_BIND,
+	OPT_OBSERVE,
 };
 
 static const struct argp_option opts[] = {
@@ -95,6 +102,8 @@ static const struct argp_option opts[] = {
 	  "XDP attach mode: auto (native, else generic), native or generic", 1 },
 	{ "xdp-bind", OPT_XDP_BIND, "MODE", 0,
 	  "AF_XDP bind: auto (zero-copy, else copy), copy or zc", 1 },
+	{ "observe", OPT_OBSERVE, NULL, 0,
+	  "Keep live aliases and counters in BPF maps pinned under /sys/fs/bpf/zio/PID/", 0 },
 	{ NULL, 'h', NULL, OPTION_HIDDEN, "Show the full help", 0 },
 	{},
 };
@@ -198,6 +207,9 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		if (strcmp(arg, "auto") && strcmp(arg, "copy") && strcmp(arg, "zc"))
 			argp_error(state, "invalid --xdp-bind '%s': expected auto, copy or zc", arg);
 		env.xdp_bind = arg;
+		break;
+	case OPT_OBSERVE:
+		env.observe = 1;
 		break;
 	case ARGP_KEY_ARG:
 		/* The first non-option is PROGRAM; parsing stops there so the
@@ -383,6 +395,10 @@ int main(int argc, char **argv)
 		return 2;
 
 	idx = env.prog;
+	/* Observed: the program runs in a child so that zio-run can attach
+	 * before it starts and remove the pins after it ends. */
+	if (env.observe)
+		return zio_observe__run(&argv[idx], lib, env.verbose);
 	execvp(argv[idx], &argv[idx]);
 	err = errno;
 	fprintf(stderr, "zio-run: %s: %s\n", argv[idx],
