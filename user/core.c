@@ -633,23 +633,23 @@ ZIO_HIDDEN void zio_handle_wp_fault(uintptr_t addr)
 	if (r && r->type == ZIO_R_ORIG && r->o->ref_pages) {
 		struct zio_origin *o = r->o;
 
-			if (o->pins && zio.n_deferred < ZIO_MAX_DEFERRED) {
+		if (o->pins && zio.n_deferred < ZIO_MAX_DEFERRED) {
 			/* An output is reading this original right now: the store
 			 * waits until it is done (zio_unpin). */
 			zio.deferred[zio.n_deferred++] = addr;
 			return;
 		}
-		if (zio_retire(o, false) >= 0) {
-			origin_unwp(r->o);
-			return;
-		}
+		/* On failure zio_retire has materialised what it could; the
+		 * store goes ahead either way. */
+		zio_retire(o, false);
 	}
-	if (r && r->type == ZIO_R_ORIG && r->o->wp_hi > r->o->wp_lo) {
+	/* Nothing depends on the original any more: lift protection from all
+	 * of it, so the program's next stores do not fault one by one. */
+	if (r && r->type == ZIO_R_ORIG)
 		origin_unwp(r->o);
-		return;
-	}
-	/* Not (or no longer) a protected original: lift protection from the
-	 * page, which also wakes the writer. */
+	/* And always from the faulting page itself, which also wakes the
+	 * writer: a protection bit left over from an earlier original (or a
+	 * range we no longer track) must never leave a thread waiting. */
 	zio_uffd_wp(addr, addr + ZIO_PAGE, false);
 }
 
@@ -677,8 +677,17 @@ ZIO_HIDDEN void zio_handle_missing_fault(uintptr_t addr, bool write)
 	 * as zeros, exactly as without us. */
 	ZIO_STAT_ADD(zero_faults, 1);
 	err = zio_uffd_zeropage(addr, ZIO_PAGE);
-	if (err == -EEXIST || err == -EAGAIN)
-		zio_uffd_wake(addr, ZIO_PAGE);
+	if (!err)
+		return;
+	if (err != -EEXIST && err != -EAGAIN) {
+		static const char zero[ZIO_PAGE] __attribute__((aligned(4096)));
+
+		/* No zero page to be had: a copy of one does the same. */
+		if (!zio_uffd_copy(addr, (uintptr_t)zero, ZIO_PAGE))
+			return;
+	}
+	/* Present already (or being changed): the faulting thread retries. */
+	zio_uffd_wake(addr, ZIO_PAGE);
 }
 
 /*

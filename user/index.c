@@ -359,11 +359,20 @@ ZIO_HIDDEN void zio_index_cut(struct zio_index *ix, struct zio_region *r, uintpt
 		t->node.start = hi;
 		t->ooff = r->ooff + (hi - r->node.start);
 		r->node.end = lo;
+		if (r->type == ZIO_R_ORIG) {
+			/* each piece claims protection only over its own pages;
+			 * a leftover protected page elsewhere is lifted by its
+			 * first write fault */
+			if (o->wp_hi > pg_up(lo))
+				o->wp_hi = pg_up(lo) > o->wp_lo ? pg_up(lo) : o->wp_lo;
+		}
 		if (r->type == ZIO_R_ALIAS) {
 			alias_link(t);
 		} else {
 			*to = *o;
 			to->id = ix->next_origin_id++;
+			if (to->wp_lo < pg_dn(hi))
+				to->wp_lo = pg_dn(hi) < to->wp_hi ? pg_dn(hi) : to->wp_hi;
 			to->region = t;
 			to->aliases = NULL;
 			to->ref_pages = 0;
