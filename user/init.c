@@ -116,9 +116,11 @@ static void zio_ctor(int argc, char **argv, char **envp)
 
 #define S(f) (unsigned long long)atomic_load(&zio_stats.f)
 
+int zio_xsk_stats(char *buf, size_t len);
+
 ZIO_HIDDEN void zio_print_stats(void)
 {
-	char line[1024];
+	char line[2048];
 	int n;
 
 	n = zio_snprintf(line, sizeof(line),
@@ -137,6 +139,12 @@ ZIO_HIDDEN void zio_print_stats(void)
 		S(policy_skips), S(policy_declined), S(policy_explores),
 		(unsigned long long)atomic_load(&zio_live_aliases),
 		S(fb_register), S(fb_move), S(fb_copy), S(fb_wp), S(fb_alloc), S(fb_cap));
+	/* The AF_XDP layer's fields join the line (xsk_hooks.c). */
+	if (n > 0 && n < (int)sizeof(line) - 1) {
+		n--;
+		n += zio_xsk_stats(line + n, sizeof(line) - 1 - (size_t)n);
+		line[n++] = '\n';
+	}
 	if (n > (int)sizeof(line) - 1)
 		n = (int)sizeof(line) - 1;
 	zio_write_stderr(line, (size_t)n);
