@@ -404,7 +404,8 @@ static int rcvtimeo_ms(int fd)
 	return (int)(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
 }
 
-/* Wait until fd or a ring may have something.  0 ready, -errno. */
+/* Wait until fd or a ring may have something.  1 when the kernel socket
+ * is readable, 0 when only a ring is, -errno. */
 static int wait_in(int fd, int timeout_ms)
 {
 	struct pollfd p[1 + XS_MAX_QUEUES];
@@ -416,13 +417,16 @@ static int wait_in(int fd, int timeout_ms)
 	r = XR(poll)(p, (nfds_t)n, timeout_ms);
 	if (r < 0)
 		return -errno;
-	return r ? 0 : -EAGAIN;
+	if (!r)
+		return -EAGAIN;
+	return p[0].revents ? 1 : 0;
 }
 
 static ssize_t recv_one(int fd, struct msghdr *msg, int flags, uintptr_t site)
 {
 	uint64_t deadline = 0;
-	int timeo = -2;
+	int timeo = -2, nonblock = -1;
+	bool kernel_ready = false;
 
 	for (;;) {
 		struct xs_sock *s;
@@ -441,8 +445,13 @@ static ssize_t recv_one(int fd, struct msghdr *msg, int flags, uintptr_t site)
 			pull_all();
 		d = s->head;
 		/* Now and then the kernel socket first, so a steady ring does
-		 * not starve the datagrams the XDP program passed. */
-		try_kernel = !d || (++s->kernel_turn & 15) == 0;
+		 * not starve the datagrams the XDP program passed.  A blocking
+		 * socket with an empty ring asks poll instead (below), which
+		 * watches the kernel socket too: one system call, not two. */
+		if (nonblock < 0)
+			nonblock = (flags & MSG_DONTWAIT) || (XR(fcntl)(fd, F_GETFL) & O_NONBLOCK);
+		try_kernel = (!d && (nonblock || kernel_ready)) || (d && (++s->kernel_turn & 15) == 0);
+		kernel_ready = false;
 		if (d && !try_kernel) {
 			size_t got = place(d, msg, site);
 			uint32_t len = d->len;
@@ -474,7 +483,7 @@ static ssize_t recv_one(int fd, struct msghdr *msg, int flags, uintptr_t site)
 			if (d)
 				continue;  /* the ring's datagram then */
 		}
-		if ((flags & MSG_DONTWAIT) || (XR(fcntl)(fd, F_GETFL) & O_NONBLOCK))
+		if (nonblock)
 			return -EAGAIN;
 		if (timeo == -2)
 			timeo = rcvtimeo_ms(fd);
@@ -496,6 +505,7 @@ static ssize_t recv_one(int fd, struct msghdr *msg, int flags, uintptr_t site)
 			return -EAGAIN;
 		if (err == -EINTR && (timeo >= 0 || !zio_all_handlers_restart()))
 			return -EINTR;
+		kernel_ready = err == 1;
 	}
 }
 
