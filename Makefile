@@ -7,6 +7,8 @@
 #   make demo       deps + build + run the TCP relay demo (plain vs zio)
 #   make test       build + run every test (Criterion)
 #   make bench-echo echo benchmark, plain vs --off vs zio
+#   make bench-observe  echo benchmark, zio vs zio-run --observe
+#   make bench-probes   cost of the runtime's USDT probes, unattached
 #
 # BPF programs: drop bpf/NAME.bpf.c in; it is built CO-RE against the
 # committed vmlinux.h into build/NAME.bpf.o and build/NAME.skel.h, and any
@@ -161,6 +163,14 @@ demo: deps
 bench-echo: all
 	$(Q)tools/bench-echo.sh $(OUT)
 
+# What zio-run --observe costs the echo server (root: BPF).
+bench-observe: all
+	$(Q)tools/bench-observe.sh $(OUT)
+
+# What the runtime's USDT probes cost with nothing attached.
+bench-probes: all
+	$(Q)tools/bench-probes.sh $(OUT)
+
 # UDP echo over kernel sockets vs zio-run --xdp, on a veth pair between two
 # network namespaces the script creates and removes (root).
 bench-udp: all
@@ -174,4 +184,4 @@ clean:
 	$(call msg,CLEAN,$(OUT))
 	$(Q)rm -rf $(OUT)
 
-.PHONY: all deps test demo bench-echo bench-udp clean
+.PHONY: all deps test demo bench-echo bench-udp clean bench-observe bench-probes
