@@ -41,6 +41,14 @@
 #define XDP_PKT_CONTD (1 << 0)
 #endif
 
+#ifndef XDP_TX_METADATA
+#define XDP_TX_METADATA (1 << 1)          /* descriptor option */
+#endif
+#define XS_UMEM_TX_METADATA_LEN (1 << 2)  /* xdp_umem_reg flag (6.11+) */
+#define XS_TXMD_FLAGS_CHECKSUM (1 << 1)
+#define XS_TXMD_LEN   24u                 /* struct xsk_tx_metadata */
+#define XS_TX_DATA    64u                 /* header offset in a TX chunk */
+
 #define XS_HEADROOM   256u          /* XDP_PACKET_HEADROOM */
 #define XS_CHUNK      4096u
 #define XS_FRAME_LEN  (XS_CHUNK - XS_HEADROOM)
@@ -148,6 +156,7 @@ struct xs_state {
 	pid_t pid;
 	uint32_t ip_id;
 	bool csum;                  /* compute UDP checksums (else IPv4: 0) */
+	bool txmd;                  /* TX metadata: checksum offload */
 };
 
 extern struct xs_state xs;
@@ -188,7 +197,7 @@ void xs_neigh_learn(const struct in6_addr *peer, const uint8_t mac[6], const str
 int xs_neigh_lookup(const struct in6_addr *peer, bool v4, uint8_t mac[6], struct in6_addr *local,
 		    int *q);
 /* Build Ethernet/IP/UDP headers; returns their length.  *csum_off is
- * where the UDP checksum goes, *seed the partial sum without payload. */
+ * where the UDP checksum goes, *seed the pseudo header's sum. */
 uint32_t xs_build_hdr(uint8_t *h, const uint8_t dmac[6], const struct in6_addr *src,
 		      uint16_t sport, const struct in6_addr *dst, uint16_t dport, bool v4,
 		      uint32_t plen, uint32_t *csum_off, uint32_t *seed);

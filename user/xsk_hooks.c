@@ -1243,11 +1243,11 @@ ZIO_HIDDEN int zio_xsk_stats(char *buf, size_t len)
 		return 0;
 #define X(f) (unsigned long long)atomic_load(&xs_stats.f)
 	n = zio_snprintf(buf, len,
-			 " xdp_mode=%s-%s xdp_rx=%llu xdp_tx=%llu xdp_fallback=%llu "
+			 " xdp_mode=%s-%s xdp_csum=%s xdp_rx=%llu xdp_tx=%llu xdp_fallback=%llu "
 			 "frames_held_max=%llu xdp_rx_kernel=%llu xdp_copied_bytes=%llu "
 			 "xdp_aliased_bytes=%llu xdp_tx_desc_umem=%llu xdp_evicted=%llu "
 			 "xdp_dropped=%llu",
-			 xs.mode, xs.zerocopy ? "zc" : "copy", X(rx), X(tx), X(fallback),
+			 xs.mode, xs.zerocopy ? "zc" : "copy", xs.txmd ? "offload" : "sw", X(rx), X(tx), X(fallback),
 			 X(held_max), X(rx_kernel), X(copied_bytes), X(aliased_bytes),
 			 X(tx_desc_umem), X(evicted), X(dropped));
 #undef X

@@ -320,7 +320,7 @@ ZIO_HIDDEN uint32_t xs_build_hdr(uint8_t *h, const uint8_t dmac[6], const struct
 	put16(u + 2, dport);
 	put16(u + 4, (uint16_t)ulen);
 	put16(u + 6, 0);
-	sum = xs_csum_add(sum, u, 8, false);
+	/* the pseudo header's sum only: a checksum offload starts from it */
 	*csum_off = (uint32_t)(u + 6 - h);
 	*seed = sum;
 	return (uint32_t)(u + 8 - h);

@@ -467,9 +467,11 @@ ZIO_HIDDEN int xs_tx(struct xs_queue *q, const uint8_t *hdr, uint32_t hlen,
 
 	xs_reap(q);
 	/* descriptors needed when UMEM segments are referenced in place */
+	uint32_t piece = xs.txmd ? XS_CHUNK - XS_TXMD_LEN : XS_CHUNK, hoff = 0;
+
 	for (int i = 0; i < nseg; i++)
 		if (seg[i].o)
-			ndesc += (seg[i].len + XS_CHUNK - 1) / XS_CHUNK + 1;
+			ndesc += (seg[i].len + piece - 1) / piece + 1;
 	if (ndesc > XS_MAX_DESC)
 		copy_all = true;
 	prod = *q->tx.producer;
@@ -483,20 +485,35 @@ ZIO_HIDDEN int xs_tx(struct xs_queue *q, const uint8_t *hdr, uint32_t hlen,
 			return -EAGAIN;
 	}
 	cur = chunk_get(q);
-	cp = xs_umem_ptr(chunk_off(q, cur));
+	if (xs.txmd) {
+		/* struct xsk_tx_metadata sits right before the frame: ask the
+		 * kernel (or NIC) to finish the UDP checksum, as the kernel's
+		 * own UDP does (CHECKSUM_PARTIAL). */
+		uint8_t *md = xs_umem_ptr(chunk_off(q, cur) + XS_TX_DATA - XS_TXMD_LEN);
+		uint64_t f = XS_TXMD_FLAGS_CHECKSUM;
+		uint16_t start = (uint16_t)(csum_off - 6), offs = 6;
+
+		zio_raw_copy(md, &f, 8);
+		zio_raw_copy(md + 8, &start, 2);
+		zio_raw_copy(md + 10, &offs, 2);
+		hoff = XS_TX_DATA;
+	}
+	cp = xs_umem_ptr(chunk_off(q, cur) + hoff);
 	zio_raw_copy(cp, hdr, hlen);
 	pk.chunk[pk.nchunks++] = cur;
-	dd[nd++] = (struct xdp_desc){ .addr = chunk_off(q, cur), .len = hlen };
-	fill = hlen;
+	dd[nd++] = (struct xdp_desc){ .addr = chunk_off(q, cur) + hoff, .len = hlen,
+				      .options = xs.txmd ? XDP_TX_METADATA : 0 };
+	fill = hoff + hlen;
 	for (int i = 0; i < nseg; i++) {
 		const uint8_t *p = seg[i].o ? xs_umem_ptr(seg[i].umem_off) : seg[i].p;
 		uint32_t left = seg[i].len;
 
-		sum = xs_csum_add(sum, p, left, pos & 1);
+		if (!xs.txmd)
+			sum = xs_csum_add(sum, p, left, pos & 1);
 		pos += left;
 		if (seg[i].o && !copy_all) {
 			while (left) {
-				uint32_t n = left < XS_CHUNK ? left : XS_CHUNK;
+				uint32_t n = left < piece ? left : piece;
 
 				dd[nd++] = (struct xdp_desc){ .addr = (uint64_t)(p - xs.umem), .len = n };
 				p += n;
@@ -515,8 +532,10 @@ ZIO_HIDDEN int xs_tx(struct xs_queue *q, const uint8_t *hdr, uint32_t hlen,
 				if (cur == UINT32_MAX || nd == XS_MAX_DESC)
 					goto undo;
 				pk.chunk[pk.nchunks++] = cur;
-				dd[nd++] = (struct xdp_desc){ .addr = chunk_off(q, cur), .len = 0 };
-				fill = 0;
+				/* with metadata every descriptor is checked as if it
+				 * had some before it */
+				fill = xs.txmd ? XS_TXMD_LEN : 0;
+				dd[nd++] = (struct xdp_desc){ .addr = chunk_off(q, cur) + fill, .len = 0 };
 				XS_STAT_ADD(tx_desc_copy, 1);
 			}
 			n = XS_CHUNK - fill < left ? XS_CHUNK - fill : left;
@@ -527,9 +546,17 @@ ZIO_HIDDEN int xs_tx(struct xs_queue *q, const uint8_t *hdr, uint32_t hlen,
 			left -= n;
 		}
 	}
-	{
-		uint16_t c = xs_csum_fold(sum);
+	if (xs.txmd) {
+		/* the folded pseudo header sum, not complemented */
+		uint16_t c = (uint16_t)~xs_csum_fold(seed);
 
+		cp[csum_off] = (uint8_t)(c >> 8);
+		cp[csum_off + 1] = (uint8_t)c;
+	} else {
+		uint16_t c;
+
+		sum = xs_csum_add(sum, hdr + csum_off - 6, 8, false);
+		c = xs_csum_fold(sum);
 		if (!xs.csum && hdr[12] == 0x08 && hdr[13] == 0x00)
 			c = 0;          /* IPv4 allows "no checksum" */
 		else if (!c)
@@ -549,7 +576,7 @@ ZIO_HIDDEN int xs_tx(struct xs_queue *q, const uint8_t *hdr, uint32_t hlen,
 		struct xdp_desc *t = &((struct xdp_desc *)q->tx.ring)[(prod + i) & q->tx.mask];
 
 		*t = dd[i];
-		t->options = i + 1 < nd ? XDP_PKT_CONTD : 0;
+		t->options = dd[i].options | (i + 1 < nd ? XDP_PKT_CONTD : 0);
 	}
 	pk.ndesc = (uint16_t)nd;
 	q->fifo[q->ftail++ % q->fsize] = pk;
@@ -642,12 +669,20 @@ static int queue_open(struct xs_queue *q, bool first, const char *bind_mode)
 	if (first) {
 		struct {
 			uint64_t addr, len;
-			uint32_t chunk_size, headroom, flags;
+			uint32_t chunk_size, headroom, flags, tx_metadata_len;
 		} mr = { (uint64_t)(uintptr_t)xs.umem, xs.umem_len, XS_CHUNK, 0,
-			 XDP_UMEM_UNALIGNED_CHUNK_FLAG };
+			 XDP_UMEM_UNALIGNED_CHUNK_FLAG | XS_UMEM_TX_METADATA_LEN, XS_TXMD_LEN };
 
-		if (setsockopt(fd, SOL_XDP, XDP_UMEM_REG, &mr, sizeof(mr)))
-			return -errno;
+		/* TX metadata (checksum offload) where the kernel has it (6.11+),
+		 * unless software checksums were asked for */
+		xs.txmd = xs.csum && !getenv("ZIO_XDP_CSUM");
+		if (!xs.txmd || setsockopt(fd, SOL_XDP, XDP_UMEM_REG, &mr, sizeof(mr))) {
+			xs.txmd = false;
+			mr.flags = XDP_UMEM_UNALIGNED_CHUNK_FLAG;
+			mr.tx_metadata_len = 0;
+			if (setsockopt(fd, SOL_XDP, XDP_UMEM_REG, &mr, sizeof(mr) - 4))
+				return -errno;
+		}
 	}
 	q->fill.size = q->comp.size = q->rx.size = q->tx.size = n;
 	if (setsockopt(fd, SOL_XDP, XDP_UMEM_FILL_RING, &n, sizeof(n)) ||
