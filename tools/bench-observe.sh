@@ -7,8 +7,10 @@
 # first, so machine noise hits both alike), medians of the runs.
 #
 # stdout: one line
-#   observe overhead=P% zio_rps=X observe_rps=Y runs=N size=S copies=K
-# where P = (X - Y) / X * 100 (negative: within noise).  stderr: progress.
+#   observe overhead=P% zio_rps=X observe_rps=Y paired=Q% runs=N size=S copies=K
+# where P = (X - Y) / X * 100 of the medians (negative: within noise) and
+# Q the median of the per-run overheads (each pair ran back to back, so
+# slow drifts of the machine's load cancel).  stderr: progress.
 #
 # Env (defaults): BENCH_RUNS=5 BENCH_DURATION=2 (seconds per client run)
 #   BENCH_SIZE=524288 BENCH_COPIES=2 BENCH_CONNS=4 BENCH_MODE=pooled
@@ -129,10 +131,12 @@ if grep -q -- '--observe unavailable' "$tmp/observe.err"; then
 fi
 # The observed server is zio-run's child; its maps must be pinned.
 child=$(pgrep -P "${pid[observe]}" | head -n1 || true)
-[ -n "$child" ] && [ -e "/sys/fs/bpf/zio/$child/aliases" ] ||
+if [ -z "$child" ] || [ ! -e "/sys/fs/bpf/zio/$child/aliases" ]; then
 	die "observed server has no pinned maps (/sys/fs/bpf/zio/${child:-?}/)"
+fi
 
-declare -A res=([zio]="" [observe]="")
+declare -A res=([zio]="" [observe]="") last
+pairs=""
 for ((r = 0; r < RUNS; r++)); do
 	progress="bench-observe: run $((r + 1))/$RUNS:"
 	for ((i = 0; i < 2; i++)); do
@@ -140,7 +144,10 @@ for ((r = 0; r < RUNS; r++)); do
 		rps=$(run_client "$v")
 		res[$v]="${res[$v]} $rps"
 		progress="$progress $v=$rps"
+		last[$v]=$rps
 	done
+	pairs="$pairs $(awk -v x="${last[zio]}" -v y="${last[observe]}" \
+		'BEGIN { printf "%.2f", (x > 0 ? (x - y) / x * 100 : 0) }')"
 	echo "$progress" >&2
 done
 for v in "${VARIANTS[@]}"; do
@@ -157,4 +164,7 @@ zio=$(median ${res[zio]})
 # shellcheck disable=SC2086
 obs=$(median ${res[observe]})
 pct=$(awk -v x="$zio" -v y="$obs" 'BEGIN { printf "%.1f", (x > 0 ? (x - y) / x * 100 : 0) }')
-echo "observe overhead=${pct}% zio_rps=$zio observe_rps=$obs runs=$RUNS size=$SIZE copies=$COPIES"
+# shellcheck disable=SC2086
+paired=$(median $pairs)
+echo "observe overhead=${pct}% zio_rps=$zio observe_rps=$obs paired=${paired}% runs=$RUNS" \
+	"size=$SIZE copies=$COPIES"

@@ -97,13 +97,12 @@ median() {
 minimum() { printf '%s\n' "$@" | sort -g | head -n1; }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.2f", (b > 0 ? (a - b) / b * 100 : 0) }'; }
 # shellcheck disable=SC2086 # word splitting wanted
-rw=$(median ${round[0]}); rwo=$(median ${round[1]})
-# shellcheck disable=SC2086
-sw=$(median ${small[0]}); swo=$(median ${small[1]})
-# shellcheck disable=SC2086
-mrw=$(minimum ${round[0]}); mrwo=$(minimum ${round[1]})
-# shellcheck disable=SC2086
-msw=$(minimum ${small[0]}); mswo=$(minimum ${small[1]})
+{
+	rw=$(median ${round[0]}); rwo=$(median ${round[1]})
+	sw=$(median ${small[0]}); swo=$(median ${small[1]})
+	mrw=$(minimum ${round[0]}); mrwo=$(minimum ${round[1]})
+	msw=$(minimum ${small[0]}); mswo=$(minimum ${small[1]})
+}
 echo "probes unattached round_ns=$rw/$rwo small_ns=$sw/$swo round=$(pct "$rw" "$rwo")%" \
 	"small=$(pct "$sw" "$swo")% min_round=$(pct "$mrw" "$mrwo")%" \
 	"min_small=$(pct "$msw" "$mswo")% insns=+$insns"

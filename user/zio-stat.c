@@ -528,7 +528,7 @@ static void print_hist(const __u64 *lat)
 	}
 	if (first < 0)
 		return;
-	printf("  %24s : count    distribution\n", "fault latency (ns)");
+	printf("  %25s : count    distribution\n", "fault latency (ns)");
 	for (int s = first; s <= last; s++) {
 		unsigned long long lo = s ? 1ULL << s : 0, hi = (2ULL << s) - 1;
 		int stars = (int)(lat[s] * 40 / max);
@@ -737,7 +737,7 @@ static void print_text(const struct snap *d, struct zio_syms *syms, size_t npids
 		printf("  lost updates  %llu (a BPF map was full)\n", (unsigned long long)c->lost);
 	print_hist(d->lat);
 	if (env.top && d->nsites) {
-		printf("  %-40s %7s %8s %10s %9s %6s\n", "CALL SITE", "PID", "ELIDED", "BYTES",
+		printf("  %-52s %7s %7s %10s %9s %6s\n", "CALL SITE", "PID", "ELIDED", "BYTES",
 		       "MAT.PAGES", "SKIPS");
 		for (size_t i = 0; i < d->nsites && i < (size_t)env.top; i++) {
 			const struct site *st = &d->sites[i];
@@ -747,7 +747,7 @@ static void print_text(const struct snap *d, struct zio_syms *syms, size_t npids
 			name_site(syms, st, &n);
 			snprintf(where, sizeof(where), "%s [%s]%s%s", n.sym, n.bin,
 				 n.line[0] ? " " : "", n.line);
-			printf("  %-40s %7u %8llu %10s %9llu %6llu\n", where, st->k.pid,
+			printf("  %-52s %7u %7llu %10s %9llu %6llu\n", where, st->k.pid,
 			       (unsigned long long)st->v.elided_copies,
 			       human(st->v.elided_bytes, b1, sizeof(b1)),
 			       (unsigned long long)st->v.materialized_pages,
