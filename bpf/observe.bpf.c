@@ -7,7 +7,10 @@
  * /sys/fs/bpf/zio/<pid>/) and by zio-stat (any number of processes, one
  * set of maps, region programs switched off).  Every probe is attached to
  * an explicit PID (tools/lib/observe_load.c), so nothing here filters:
- * processes nobody observes never trap.
+ * processes nobody observes never trap.  Forks are not followed: a child
+ * starts its runtime with an empty index (user/fork.c) and its first
+ * regions would come before any attach could; zio-stat without -p
+ * attaches to such children when it next scans.
  *
  * The region programs mirror the runtime's alias index: region_set says
  * "the region starting at S now covers [S, E) and reads from ...", and
