@@ -14,6 +14,7 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <linux/bpf.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
@@ -401,6 +402,8 @@ Test(observe, stale_pins_of_a_killed_zio_run_are_reaped_on_next_start)
 	int st;
 
 	need_bpf();
+	/* The program outlives its zio-run: be its new parent, to reap it. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	start_target(&p, &e, NULL, "aliases", "--observe");
 	snprintf(dir, sizeof(dir), PIN_ROOT "/%d", (int)e.pid);
 	cr_assert(exists(dir));
@@ -414,6 +417,7 @@ Test(observe, stale_pins_of_a_killed_zio_run_are_reaped_on_next_start)
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	cr_assert(!exists(dir), "%s not reaped by the next zio-run --observe", dir);
 	kill(e.pid, SIGKILL);
+	cr_assert_eq(reap(e.pid, 10), 128 + SIGKILL);
 	close(p.in);
 	close(p.out);
 }
