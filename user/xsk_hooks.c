@@ -448,9 +448,10 @@ static ssize_t recv_one(int fd, struct msghdr *msg, int flags, uintptr_t site)
 		 * not starve the datagrams the XDP program passed.  A blocking
 		 * socket with an empty ring asks poll instead (below), which
 		 * watches the kernel socket too: one system call, not two. */
-		if (nonblock < 0)
+		if (nonblock < 0 && !d)
 			nonblock = (flags & MSG_DONTWAIT) || (XR(fcntl)(fd, F_GETFL) & O_NONBLOCK);
-		try_kernel = (!d && (nonblock || kernel_ready)) || (d && (++s->kernel_turn & 15) == 0);
+		try_kernel = (!d && (nonblock > 0 || kernel_ready)) ||
+			     (d && (++s->kernel_turn & 15) == 0);
 		kernel_ready = false;
 		if (d && !try_kernel) {
 			size_t got = place(d, msg, site);
@@ -483,7 +484,7 @@ static ssize_t recv_one(int fd, struct msghdr *msg, int flags, uintptr_t site)
 			if (d)
 				continue;  /* the ring's datagram then */
 		}
-		if (nonblock)
+		if (nonblock > 0)
 			return -EAGAIN;
 		if (timeo == -2)
 			timeo = rcvtimeo_ms(fd);
