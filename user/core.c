@@ -398,6 +398,20 @@ ZIO_HIDDEN int zio_prepare_range(uintptr_t a, uintptr_t b, enum zio_prep how)
 /* ------------------------------------------------------------ input */
 
 /*
+ * Give absent registered pages [x, y), about to be written by an input,
+ * populated memory: spare pages first; what spare cannot cover gets the
+ * zero page, so the kernel's writes take ordinary copy-on-write faults
+ * instead of a round trip through our fault thread for each page.
+ */
+static void refill_for_input(uintptr_t x, uintptr_t y)
+{
+	uint64_t got = zio_arena_refill(x, y);
+
+	if (x + got < y)
+		zio_uffd_zeropage(x + got, y - (x + got));
+}
+
+/*
  * Pages [x, y) (absent, registered) get the bytes of origin o from ooff:
  * a spare page filled and moved in, else UFFDIO_COPY.  0 or -errno.
  */
@@ -444,7 +458,7 @@ static int detach_alias(struct zio_region *r, uintptr_t x, uintptr_t y,
 	if (add_restore(rs, nrs, max, x, y, r->o, r->ooff + (x - r->node.start)))
 		return zio_materialize(r, x, y);
 	zio_index_cut(&zio.ix, r, x, y);
-	zio_arena_refill(x, y);
+	refill_for_input(x, y);
 	return 0;
 }
 
@@ -492,7 +506,7 @@ static int retire_for_input(struct zio_region *r, uintptr_t a, uintptr_t hi,
 	if (add_restore(rs, nrs, max, flo, fhi, o, off_ilo + (flo - ilo)))
 		zio_index_add_alias(&zio.ix, flo, fhi, o, off_ilo + (flo - ilo), site, now);
 	else
-		zio_arena_refill(flo, fhi);
+		refill_for_input(flo, fhi);
 	zio_origin_put_if_unused(&zio.ix, o);
 	return 0;
 }

@@ -118,6 +118,10 @@ ZIO_HIDDEN bool zio_policy_first_alias(uintptr_t in_site, uint64_t pages, uint64
 				(1 - s->retire) * NS_UNWP);
 	if (s->k * save > cost + s->k * (double)pages * NS_ALIAS)
 		return true;
+	pr_debug("policy: declined first alias (site %#lx: k=%.2f retire=%.2f, %llu pages: "
+		 "%llu present %llu aliased)", (unsigned long)in_site, s->k, s->retire,
+		 (unsigned long long)pages, (unsigned long long)present,
+		 (unsigned long long)aliased);
 	ZIO_STAT_ADD(policy_declined, 1);
 	return false;
 }

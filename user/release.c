@@ -25,6 +25,12 @@ ZIO_HIDDEN void zio_release(void *p, size_t n, enum zio_prep how, bool unmapping
 	 * (a context switch per munmap); an unregister is one short ioctl. */
 	if (unmapping && zio_tree_first_overlap(&zio.registered.t, pg_dn(a), pg_up(a + n)))
 		zio_uffd_unregister(pg_dn(a), pg_up(a + n));
+	/* Pages given back with madvise come back as zero pages when the
+	 * allocator reuses them: that is the kernel's job, not a trip through
+	 * our fault thread for each page (tens of us here). */
+	else if (how == ZIO_PREP_UNMAP &&
+		 zio_tree_first_overlap(&zio.registered.t, pg_dn(a), pg_up(a + n)))
+		zio_uffd_unregister(pg_dn(a), pg_up(a + n));
 	zio_unlock(&old);
 	errno = saved;
 }
