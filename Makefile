@@ -7,6 +7,10 @@
 #   make demo       deps + build + run the TCP relay demo (plain vs zio)
 #   make test       build + run every test (Criterion)
 #   make bench-echo echo benchmark, plain vs --off vs zio
+#   make bench      every benchmark plain vs zio (Redis, relay, echo sweeps,
+#                   mechanism) -> build/bench/{results.tsv,summary.md,*.png};
+#                   bench-redis, bench-relay, bench-sweep, bench-micro: one
+#                   part each; BENCH_QUICK=1: a smoke run of a few minutes
 #   make bench-observe  echo benchmark, zio vs zio-run --observe
 #   make bench-probes   cost of the runtime's USDT probes, unattached
 #
@@ -170,6 +174,22 @@ bench-observe: all
 # What the runtime's USDT probes cost with nothing attached.
 bench-probes: all
 	$(Q)tools/bench-probes.sh $(OUT)
+
+# Every part plain vs zio, collected into build/bench/ (tools/bench-all.sh).
+# The benchmarks' own Debian packages install through the deps recipe.
+BENCH_PKGS := redis-server redis-tools gnuplot-nox
+bench-deps: deps
+	$(Q)$(MAKE) --no-print-directory deps DEB_PKGS="$(BENCH_PKGS)"
+
+bench: bench-deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tools/bench-all.sh $(OUT)
+
+bench-redis bench-relay bench-sweep bench-micro: bench-%: bench-deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tools/bench-all.sh $(OUT) $*
+
+.PHONY: bench bench-deps bench-redis bench-relay bench-sweep bench-micro
 
 # UDP echo over kernel sockets vs zio-run --xdp, on a veth pair between two
 # network namespaces the script creates and removes (root).
