@@ -22,6 +22,7 @@
 # Env (defaults; BENCH_QUICK=1 sweeps fewer points, 3 runs of 0.5 s):
 #   BENCH_SWEEP_COPIES="0 1 2 4 8"  BENCH_SWEEP_SIZES="4096 16384 65536
 #   262144 1048576 4194304"  BENCH_SWEEP_THREADS="2"  BENCH_SWEEP_TOUCH="10 50 100"
+#   (set one empty to skip that sweep)
 #   BENCH_MODES="pooled fresh"  BENCH_RUNS=5  BENCH_DURATION=1
 #   BENCH_ZIO_ARGS (passed on to bench-echo.sh)
 set -eu
@@ -38,17 +39,17 @@ ECHO_SH=$(dirname "$0")/bench-echo.sh
 BASE_SIZE=524288
 BASE_COPIES=4
 if bl_quick; then
-	COPIES=${BENCH_SWEEP_COPIES:-0 4}
-	SIZES=${BENCH_SWEEP_SIZES:-65536 4194304}
-	THREADS=${BENCH_SWEEP_THREADS:-}
-	TOUCH=${BENCH_SWEEP_TOUCH:-100}
+	COPIES=${BENCH_SWEEP_COPIES-0 4}
+	SIZES=${BENCH_SWEEP_SIZES-65536 4194304}
+	THREADS=${BENCH_SWEEP_THREADS-}
+	TOUCH=${BENCH_SWEEP_TOUCH-100}
 	RUNS=${BENCH_RUNS:-3}
 	DURATION=${BENCH_DURATION:-0.5}
 else
-	COPIES=${BENCH_SWEEP_COPIES:-0 1 2 4 8}
-	SIZES=${BENCH_SWEEP_SIZES:-4096 16384 65536 262144 1048576 4194304}
-	THREADS=${BENCH_SWEEP_THREADS:-2}
-	TOUCH=${BENCH_SWEEP_TOUCH:-10 50 100}
+	COPIES=${BENCH_SWEEP_COPIES-0 1 2 4 8}
+	SIZES=${BENCH_SWEEP_SIZES-4096 16384 65536 262144 1048576 4194304}
+	THREADS=${BENCH_SWEEP_THREADS-2}
+	TOUCH=${BENCH_SWEEP_TOUCH-10 50 100}
 	RUNS=${BENCH_RUNS:-5}
 	DURATION=${BENCH_DURATION:-1}
 fi
@@ -69,11 +70,20 @@ out=$BL_BUILD/bench/sweep.tsv
 # point SWEEP SIZE "COPIES" THREADS TOUCH — one bench-echo.sh invocation;
 # its rows are appended with the sweep they belong to.
 point() {
-	local sweep=$1 size=$2 copies=$3 threads=$4 touch=$5
+	local sweep=$1 size=$2 copies=$3 threads=$4 touch=$5 limit rc=0
 	bl_progress "sweep=$sweep size=$size copies=[$copies] threads=$threads touch=$touch"
+	# bench-echo.sh waits for its servers without a bound; timeout signals
+	# its whole process group (servers included), then SIGKILLs it, so a
+	# server hung under zio cannot hang the sweep.
+	limit=$(awk -v m="$(wc -w <<<"$MODES")" -v k="$(wc -w <<<"$copies")" -v r="$RUNS" \
+		-v d="$DURATION" 'BEGIN { printf "%d", m * k * (r * 3 * (d + 10) + 60) }')
 	BENCH_MODES=$MODES BENCH_COPIES=$copies BENCH_SIZE=$size BENCH_THREADS=$threads \
 		BENCH_TOUCH=$touch BENCH_RUNS=$RUNS BENCH_DURATION=$DURATION \
-		"$ECHO_SH" "$priv" >"$BL_TMP/echo.out"
+		timeout -k 30 "$limit" "$ECHO_SH" "$priv" >"$BL_TMP/echo.out" || rc=$?
+	if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+		bl_die "bench-echo.sh did not finish within $limit s (a hung server?)"
+	fi
+	[ "$rc" -eq 0 ] || bl_die "bench-echo.sh failed (status $rc); see its messages above"
 	grep '^echo ' "$BL_TMP/echo.out" || true
 	# mode size copies threads touch conns runs duration plain off zio ratio elided fallbacks
 	awk -F'\t' -v sweep="$sweep" 'NR > 1 {
@@ -82,7 +92,7 @@ point() {
 		"$priv/bench/echo.tsv" >>"$BL_TMP/sweep.tsv"
 }
 
-point copies "$BASE_SIZE" "$COPIES" 1 0
+[ -z "$COPIES" ] || point copies "$BASE_SIZE" "$COPIES" 1 0
 for s in $SIZES; do
 	[ "$s" = "$BASE_SIZE" ] || point size "$s" "$BASE_COPIES" 1 0
 done
