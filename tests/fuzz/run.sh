@@ -10,11 +10,12 @@
 # command that replays it and its op trace.
 #
 #   run.sh [-b BUILD] [-s SEED] [-c SEEDS] [-n OPS] [-K LIST] [-f FLAGS]
-#          [-M SECONDS] [-q]
+#          [-x KINDS] [-M SECONDS] [-q]
 #     -s SEED    first seed (default 1)          -c SEEDS  how many (1)
 #     -n OPS     ops per seed (default 10000)    -K LIST   replay only these ops
 #     -f FLAGS   zio-run flags for every run; by default seeds cycle through
 #                "", "--policy always" and "--policy always --threshold 8K"
+#     -x KINDS   op kinds zfuzz leaves out (remap,madvise,free,writev,fork)
 #     -M SECONDS budget for minimising one failure (default 300; 0: none)
 #
 # EXAMPLES
@@ -25,7 +26,8 @@
 set -u
 
 BUILD=build SEED=1 COUNT=1 OPS=10000 KEEP= FLAGS= FLAGS_SET=0 MIN_SECS=300 QUIET=0
-while getopts "b:s:c:n:K:f:M:q" o; do
+XARGS=()
+while getopts "b:s:c:n:K:f:x:M:q" o; do
 	case $o in
 	b) BUILD=$OPTARG ;;
 	s) SEED=$OPTARG ;;
@@ -33,6 +35,7 @@ while getopts "b:s:c:n:K:f:M:q" o; do
 	n) OPS=$OPTARG ;;
 	K) KEEP=$OPTARG ;;
 	f) FLAGS=$OPTARG FLAGS_SET=1 ;;
+	x) XARGS=(-X "$OPTARG") ;;
 	M) MIN_SECS=$OPTARG ;;
 	q) QUIET=1 ;;
 	*) sed -n '/^#   run.sh/,/^# Exit/p' "$0"; exit 2 ;;
@@ -58,7 +61,7 @@ zio_once() { # seed keep flags outfile
 	local keep=()
 	[ -n "$2" ] && keep=(-K "$2")
 	# shellcheck disable=SC2086
-	timeout -k 5 100 "$RUN" --stats $3 -- "$ZT" -s "$1" -n "$OPS" "${keep[@]}" >"$4" 2>&1
+	timeout -k 5 100 "$RUN" --stats $3 -- "$ZT" -s "$1" -n "$OPS" "${XARGS[@]}" "${keep[@]}" >"$4" 2>&1
 	local st=$?
 	grep -q '^zfuzz: seed=.* ok ' "$4" && [ $st = 0 ] && return 0
 	return 1
@@ -108,7 +111,7 @@ for ((k = 0; k < COUNT; k++)); do
 	flags=$(flags_for "$seed")
 	keep=()
 	[ -n "$KEEP" ] && keep=(-K "$KEEP")
-	plain=$(timeout -k 5 120 "$ZT" -s "$seed" -n "$OPS" "${keep[@]}" 2>&1)
+	plain=$(timeout -k 5 120 "$ZT" -s "$seed" -n "$OPS" "${XARGS[@]}" "${keep[@]}" 2>&1)
 	if ! grep -q ' ok ' <<<"$plain"; then
 		echo "zfuzz: seed $seed fails WITHOUT zio (the fuzzer's model is wrong): $plain"
 		failed=1
@@ -140,10 +143,10 @@ for ((k = 0; k < COUNT; k++)); do
 		continue
 	fi
 	minimise "$seed" "$flags" "$op"
-	echo "  minimised reproducer: make fuzz SEED=$seed OPS=$OPS KEEP=$MIN_LIST FLAGS='$flags'"
-	echo "  ($RUN $flags -- $ZT -s $seed -n $OPS -K $MIN_LIST -v)"
+	echo "  minimised reproducer: make fuzz SEED=$seed OPS=$OPS KEEP=$MIN_LIST FLAGS='$flags'${XARGS[1]:+ EXCLUDE=${XARGS[1]}}"
+	echo "  ($RUN $flags -- $ZT -s $seed -n $OPS ${XARGS[*]} -K $MIN_LIST -v)"
 	# shellcheck disable=SC2086
-	timeout -k 5 120 "$RUN" $flags -- "$ZT" -s "$seed" -n "$OPS" -K "$MIN_LIST" -v 2>&1 |
+	timeout -k 5 120 "$RUN" $flags -- "$ZT" -s "$seed" -n "$OPS" "${XARGS[@]}" -K "$MIN_LIST" -v 2>&1 |
 		grep -v '^zio: pid=' | tail -40 | sed 's/^/    /'
 done
 elided=$(awk '{ s += $1 } END { print s + 0 }' "$TMP/elided" 2>/dev/null || echo 0)
