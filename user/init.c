@@ -8,7 +8,9 @@
  * copies IO data never sees either.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "zio_internal.h"
@@ -17,6 +19,7 @@ ZIO_HIDDEN _Atomic int zio_initialized;
 
 static pthread_mutex_t ready_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic int ready;
+static int zio_stats_fd = -1;      /* --stats: our own copy of stderr */
 
 void zio_fault_inject_load(char **envp);
 void zio_policy_reset(void);
@@ -84,6 +87,11 @@ static void zio_ctor(int argc, char **argv, char **envp)
 	zio_in_runtime++;
 	zio_real_init();
 	zio_options_load(envp);
+	/* The stats line must outlive the program's own stderr: coreutils
+	 * close it in an atexit handler (close_stdout) that runs before our
+	 * destructor, and the line was lost. */
+	if (zio_opt.stats)
+		zio_stats_fd = fcntl(2, F_DUPFD_CLOEXEC, 256);
 	zio_fault_inject_load(envp);
 	zio_index_init(&zio.ix);
 	zio_index_shadow_release = zio_arena_shadow_free;
@@ -147,7 +155,8 @@ ZIO_HIDDEN void zio_print_stats(void)
 	}
 	if (n > (int)sizeof(line) - 1)
 		n = (int)sizeof(line) - 1;
-	zio_write_stderr(line, (size_t)n);
+	if (zio_stats_fd < 0 || syscall(SYS_write, zio_stats_fd, line, (size_t)n) != n)
+		zio_write_stderr(line, (size_t)n);
 }
 
 __attribute__((destructor(101)))
