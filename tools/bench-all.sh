@@ -13,11 +13,13 @@
 #                copy-cost times
 #   summary.md   the goals, each with its measured ratio and pass/miss, and
 #                per part when and how (quick or full) it ran
-# PART.meta records each part's run; a part that fails stops everything
-# (its stale results are removed first, so nothing old passes for new).
+# PART.meta records each part's run.  A part that fails (a wrong byte, a
+# crash or hang under zio) is marked FAILED in summary.md with its reason,
+# the other parts still run, and bench-all exits 1 at the end; a part's
+# stale results are removed before it runs, so nothing old passes for new.
 #
 # Env: BENCH_QUICK=1 for the smoke version (each part shortens itself).
-set -eu
+set -eu -o pipefail
 
 usage() { echo "usage: $0 BUILD_DIR [redis|relay|sweep|micro]... | --collect" >&2; exit 2; }
 [ $# -ge 1 ] || usage
@@ -41,16 +43,29 @@ mkdir -p "$OUT"
 t_all=$SECONDS
 quick=${BENCH_QUICK:-0}
 rev=$(git -C "$HERE" rev-parse --short HEAD 2>/dev/null || echo unknown)
+failed=()
 for i in "${!PARTS[@]}"; do
 	p=${PARTS[$i]}
 	echo "bench-all: == $p ($((i + 1))/${#PARTS[@]})$([ "$quick" = 0 ] || echo ', quick')" >&2
-	rm -f "$OUT/$p.tsv" "$OUT/$p.meta" "$OUT/$p.log"
+	rm -f "$OUT/$p.tsv" "$OUT/$p.meta" "$OUT/$p.log" "$OUT/$p.err"
 	t0=$SECONDS
-	"$HERE/bench-$p.sh" "$BUILD" | tee "$OUT/$p.log"
-	printf 'part=%s quick=%s date=%s seconds=%s rev=%s host=%s cpus=%s\n' "$p" "$quick" \
-		"$(date -u +%Y-%m-%dT%H:%M:%SZ)" $((SECONDS - t0)) "$rev" "$(hostname)" \
-		"$(nproc)" >"$OUT/$p.meta"
-	echo "bench-all: $p took $((SECONDS - t0)) s" >&2
+	rc=0
+	# The parts' fatal messages (bl_die) also land in BENCH_ERRFILE.
+	BENCH_ERRFILE=$OUT/$p.err "$HERE/bench-$p.sh" "$BUILD" | tee "$OUT/$p.log" || rc=$?
+	status=ok
+	if [ "$rc" -ne 0 ]; then
+		status=FAILED
+		failed+=("$p")
+		rm -f "$OUT/$p.tsv"
+	fi
+	printf 'part=%s quick=%s date=%s seconds=%s rev=%s host=%s cpus=%s status=%s\n' "$p" \
+		"$quick" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" $((SECONDS - t0)) "$rev" "$(hostname)" \
+		"$(nproc)" "$status" >"$OUT/$p.meta"
+	if [ "$status" = ok ]; then
+		echo "bench-all: $p took $((SECONDS - t0)) s" >&2
+	else
+		echo "bench-all: $p FAILED (status $rc) after $((SECONDS - t0)) s: $(tail -n 1 "$OUT/$p.err" 2>/dev/null)" >&2
+	fi
 done
 
 # ------------------------------------------------------------ results.tsv
@@ -241,19 +256,26 @@ goal_rows() {
 	echo "Plain vs \`zio-run\` (the same unmodified program, run side by side; medians of"
 	echo "each part's repetitions; ratio > 1 means zio is faster). Parts and when they ran:"
 	echo
-	echo "| part | mode | date (UTC) | seconds | git | host | cpus |"
-	echo "|---|---|---|---|---|---|---|"
+	echo "| part | status | mode | date (UTC) | seconds | git | host | cpus |"
+	echo "|---|---|---|---|---|---|---|---|"
 	for p in "${ALL_PARTS[@]}"; do
 		if [ -f "$OUT/$p.meta" ]; then
 			awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-				printf "| %s | %s | %s | %s | %s | %s | %s |\n", v["part"],
+				printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", v["part"],
+					(v["status"] == "FAILED" ? "**FAILED**" : "ok"),
 					(v["quick"] != "0" ? "QUICK (smoke)" : "full"), v["date"],
 					v["seconds"], v["rev"], v["host"], v["cpus"] }' "$OUT/$p.meta"
 		else
-			echo "| $p | not run | | | | | |"
+			echo "| $p | not run | | | | | | |"
 		fi
 	done
 	echo
+	for p in "${ALL_PARTS[@]}"; do
+		if grep -q 'status=FAILED' "$OUT/$p.meta" 2>/dev/null; then
+			echo "**$p FAILED**, its results are missing: \`$(tail -n 1 "$OUT/$p.err" 2>/dev/null || echo 'see the log')\`"
+			echo
+		fi
+	done
 	echo "## Goals"
 	echo
 	echo "| goal | measurement | target | measured | result |"
@@ -322,3 +344,7 @@ goal_rows() {
 mv "$OUT/summary.md.tmp" "$OUT/summary.md"
 
 echo "bench-all: wrote $OUT/results.tsv, $OUT/summary.md and ${#plots[@]} plots in $((SECONDS - t_all)) s" >&2
+if [ ${#failed[@]} -gt 0 ]; then
+	echo "bench-all: FAILED: ${failed[*]} (see $OUT/summary.md and the messages above)" >&2
+	exit 1
+fi

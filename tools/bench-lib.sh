@@ -18,8 +18,11 @@ declare -A BL_PID=() BL_PORT=()
 BL_TMP=
 BL_CLEANUPS=()
 
+# bl_die MESSAGE — say why and exit 1; the message also goes to
+# $BENCH_ERRFILE when set (bench-all.sh puts it in summary.md).
 bl_die() {
 	echo "$BL_NAME: $*" >&2
+	[ -z "${BENCH_ERRFILE:-}" ] || echo "$BL_NAME: $*" >>"$BENCH_ERRFILE"
 	exit 1
 }
 

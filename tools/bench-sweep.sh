@@ -67,29 +67,44 @@ ln -s "$abs/libzio.so" "$priv/libzio.so"
 out=$BL_BUILD/bench/sweep.tsv
 : >"$BL_TMP/sweep.tsv"
 
-# point SWEEP SIZE "COPIES" THREADS TOUCH — one bench-echo.sh invocation;
-# its rows are appended with the sweep they belong to.
-point() {
-	local sweep=$1 size=$2 copies=$3 threads=$4 touch=$5 limit rc=0
-	bl_progress "sweep=$sweep size=$size copies=[$copies] threads=$threads touch=$touch"
+# one SWEEP SIZE MODE COPIES THREADS TOUCH — one bench-echo.sh invocation
+# for one configuration; its row is appended with the sweep it belongs to.
+# One configuration per invocation because bench-echo.sh reads a server's
+# "listening on" line from a file it reuses across configurations, and on a
+# busy machine it can read the previous server's port before the new
+# server's redirection truncates the file; a fresh invocation has a fresh
+# temp dir.
+one() {
+	local sweep=$1 size=$2 mode=$3 copies=$4 threads=$5 touch=$6 limit rc=0
+	bl_progress "sweep=$sweep mode=$mode size=$size copies=$copies threads=$threads touch=$touch"
 	# bench-echo.sh waits for its servers without a bound; timeout signals
 	# its whole process group (servers included), then SIGKILLs it, so a
 	# server hung under zio cannot hang the sweep.
-	limit=$(awk -v m="$(wc -w <<<"$MODES")" -v k="$(wc -w <<<"$copies")" -v r="$RUNS" \
-		-v d="$DURATION" 'BEGIN { printf "%d", m * k * (r * 3 * (d + 10) + 60) }')
-	BENCH_MODES=$MODES BENCH_COPIES=$copies BENCH_SIZE=$size BENCH_THREADS=$threads \
+	limit=$(awk -v r="$RUNS" -v d="$DURATION" 'BEGIN { printf "%d", r * 3 * (d + 10) + 60 }')
+	rm -f "$priv/bench/echo.tsv"
+	BENCH_MODES=$mode BENCH_COPIES=$copies BENCH_SIZE=$size BENCH_THREADS=$threads \
 		BENCH_TOUCH=$touch BENCH_RUNS=$RUNS BENCH_DURATION=$DURATION \
 		timeout -k 30 "$limit" "$ECHO_SH" "$priv" >"$BL_TMP/echo.out" || rc=$?
 	if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
 		bl_die "bench-echo.sh did not finish within $limit s (a hung server?)"
 	fi
-	[ "$rc" -eq 0 ] || bl_die "bench-echo.sh failed (status $rc); see its messages above"
+	[ "$rc" -eq 0 ] || bl_die "bench-echo.sh failed (status $rc): sweep=$sweep mode=$mode size=$size copies=$copies threads=$threads touch=$touch"
 	grep '^echo ' "$BL_TMP/echo.out" || true
 	# mode size copies threads touch conns runs duration plain off zio ratio elided fallbacks
 	awk -F'\t' -v sweep="$sweep" 'NR > 1 {
 		printf "echo\tsweep=%s mode=%s size=%s copies=%s threads=%s touch=%s conns=%s runs=%s\t%s\t%s\t%s\trps\toff_rps=%s elided_copies=%s fallbacks=%s\n",
 			sweep, $1, $2, $3, $4, $5, $6, $7, $9, $11, $12, $10, $13, $14 }' \
 		"$priv/bench/echo.tsv" >>"$BL_TMP/sweep.tsv"
+}
+
+# point SWEEP SIZE "COPIES" THREADS TOUCH — every mode and copies value.
+point() {
+	local m k
+	for m in $MODES; do
+		for k in $3; do
+			one "$1" "$2" "$m" "$k" "$4" "$5"
+		done
+	done
 }
 
 [ -z "$COPIES" ] || point copies "$BASE_SIZE" "$COPIES" 1 0
