@@ -131,7 +131,7 @@ if command -v gnuplot >/dev/null; then
 		set xlabel "$xlabel"
 		set ylabel "throughput ratio zio / plain"
 		set grid
-		set key top left
+		set key outside right top
 		set yrange [0:*]
 		$([ "$logx" = 1 ] && printf '%s\n' 'set logscale x 2' 'set format x "%.0b%B"')
 		plot $cmd, 1 with lines lc rgb 'gray' dt 2 title '1.0', 0.95 with lines lc rgb 'red' dt 3 title '0.95'
