@@ -72,7 +72,7 @@ all: $(OUT)/libzio.so $(OUT)/zio-run $(OUT)/zio-trace $(OUT)/zio-stat $(TOOL_BIN
 # ---------------------------------------------------------------- deps
 DEB_PKGS := clang llvm libbpf-dev bpftool libxdp-dev xdp-tools \
 	libcriterion-dev libelf-dev zlib1g-dev systemtap-sdt-dev pkg-config \
-	iproute2 make gcc
+	iproute2 make gcc redis-server python3
 deps:
 	$(Q)missing=$$(for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \
@@ -158,6 +158,19 @@ test: all $(OUT)/tests/unit $(OUT)/tests/integ
 	$(Q)echo "== unit tests"; $(OUT)/tests/unit --jobs $(TEST_JOBS)
 	$(Q)echo "== integration tests"; \
 		ZIO_BUILD=$(abspath $(OUT)) $(OUT)/tests/integ --jobs $(TEST_JOBS)
+
+# Differential fuzzer (tests/fuzz/run.sh): SEEDS seeds of OPS ops from
+# SEED (default 100 x 10^4 = 10^6 ops), reports ops/s; with KEEP (and the
+# SEED, OPS, FLAGS, EXCLUDE it printed) it replays a minimised reproducer.
+SEED ?= 1
+SEEDS ?= 100
+OPS ?= 10000
+fuzz: all
+	$(Q)tests/fuzz/run.sh -b $(OUT) -s $(SEED) -n $(OPS) \
+		$(if $(KEEP),-c 1 -K $(KEEP),-c $(SEEDS)) \
+		$(if $(FLAGS),-f "$(FLAGS)") $(if $(EXCLUDE),-x $(EXCLUDE))
+
+.PHONY: fuzz
 
 # ---------------------------------------------------------------- demo/bench
 demo: deps
