@@ -15,11 +15,54 @@ static int height(const struct zio_node *n)
 	return n ? n->h : 0;
 }
 
+static uintptr_t maxlen(const struct zio_node *n)
+{
+	return n ? n->maxlen : 0;
+}
+
 static void fix(struct zio_node *n)
 {
 	int hl = height(n->l), hr = height(n->r);
+	uintptr_t m = n->end - n->start;
 
 	n->h = (hl > hr ? hl : hr) + 1;
+	if (maxlen(n->l) > m)
+		m = maxlen(n->l);
+	if (maxlen(n->r) > m)
+		m = maxlen(n->r);
+	n->maxlen = m;
+}
+
+static void refresh(struct zio_node *n, uintptr_t start)
+{
+	if (!n)
+		return;
+	if (start < n->start)
+		refresh(n->l, start);
+	else if (start > n->start)
+		refresh(n->r, start);
+	fix(n);
+}
+
+ZIO_HIDDEN void zio_tree_refresh(struct zio_tree *t, uintptr_t start)
+{
+	refresh(t->root, start);
+}
+
+ZIO_HIDDEN struct zio_node *zio_tree_first_fit(const struct zio_tree *t, uintptr_t len)
+{
+	struct zio_node *n = t->root;
+
+	if (!n || n->maxlen < len)
+		return NULL;
+	for (;;) {
+		if (maxlen(n->l) >= len)
+			n = n->l;
+		else if (n->end - n->start >= len)
+			return n;
+		else
+			n = n->r;    /* the maximum says it is there */
+	}
 }
 
 static struct zio_node *rot_right(struct zio_node *n)
@@ -78,6 +121,7 @@ ZIO_HIDDEN void zio_tree_insert(struct zio_tree *t, struct zio_node *n)
 {
 	n->l = n->r = NULL;
 	n->h = 1;
+	n->maxlen = n->end - n->start;
 	t->root = insert(t->root, n);
 	t->count++;
 }
@@ -230,12 +274,18 @@ ZIO_HIDDEN int zio_extents_add(struct zio_extents *s, uintptr_t a, uintptr_t b)
 			zio_tree_remove(&s->t, next);
 			slab_free(&ext_slab, next);
 		}
+		zio_tree_refresh(&s->t, prev->start);
 		s->bytes += b - a;
 		return 0;
 	}
 	if (next && next->start == b) {
 		/* start changes but order does not: no neighbour lies between */
+		uintptr_t old = next->start;
+
 		next->start = a;
+		/* the key moved down, past no other key: the old path holds */
+		(void)old;
+		zio_tree_refresh(&s->t, a);
 		s->bytes += b - a;
 		return 0;
 	}
@@ -263,8 +313,10 @@ ZIO_HIDDEN void zio_extents_del(struct zio_extents *s, uintptr_t a, uintptr_t b)
 			slab_free(&ext_slab, n);
 		} else if (lo == n->start) {
 			n->start = hi;
+			zio_tree_refresh(&s->t, hi);
 		} else if (hi == n->end) {
 			n->end = lo;
+			zio_tree_refresh(&s->t, n->start);
 		} else {
 			struct zio_node *tail = slab_alloc(&ext_slab);
 
@@ -274,11 +326,13 @@ ZIO_HIDDEN void zio_extents_del(struct zio_extents *s, uintptr_t a, uintptr_t b)
 				 * only ever under-reports). */
 				s->bytes -= lo - n->start;
 				n->start = hi;
+				zio_tree_refresh(&s->t, hi);
 				return;
 			}
 			tail->start = hi;
 			tail->end = n->end;
 			n->end = lo;
+			zio_tree_refresh(&s->t, n->start);
 			zio_tree_insert(&s->t, tail);
 		}
 		a = hi;
@@ -295,12 +349,9 @@ ZIO_HIDDEN bool zio_extents_covers(const struct zio_extents *s, uintptr_t a, uin
 ZIO_HIDDEN uint64_t zio_extents_take(struct zio_extents *s, uint64_t len, uint64_t min,
 				     uintptr_t *a)
 {
-	struct zio_node *n;
+	struct zio_node *n = zio_tree_first_fit(&s->t, min ? min : 1);
 	uint64_t got;
 
-	for (n = zio_tree_first(&s->t); n; n = zio_tree_after(&s->t, n->start))
-		if (n->end - n->start >= (min ? min : 1))
-			break;
 	if (!n)
 		return 0;
 	got = n->end - n->start;

@@ -110,6 +110,8 @@ struct zio_node {
 	struct zio_node *l, *r;
 	int h;
 	uintptr_t start, end;
+	/* largest end - start in this subtree: first-fit in O(log n) */
+	uintptr_t maxlen;
 };
 struct zio_tree {
 	struct zio_node *root;
@@ -124,6 +126,11 @@ struct zio_node *zio_tree_after(const struct zio_tree *t, uintptr_t key);
 /* First node overlapping [a, b), or NULL. */
 struct zio_node *zio_tree_first_overlap(const struct zio_tree *t, uintptr_t a, uintptr_t b);
 struct zio_node *zio_tree_first(const struct zio_tree *t);
+/* Recompute the subtree maxima along the path to the node keyed `start`
+ * (after changing its start or end in place). */
+void zio_tree_refresh(struct zio_tree *t, uintptr_t start);
+/* Lowest node with end - start >= len, or NULL; O(log n). */
+struct zio_node *zio_tree_first_fit(const struct zio_tree *t, uintptr_t len);
 
 /* Extent set: a tree of coalesced [start, end) ranges (registered memory,
  * free arena space, spare pages).  Nodes come from a private slab. */

@@ -295,3 +295,93 @@ Test(index, resolve_reports_overflow)
 	cr_assert_eq(zio_index_resolve(&ix, 0x500000, 0x8000, segs, 3), -1);
 	cr_assert_eq(zio_index_resolve(&ix, 0x500000, 0x3000, segs, 3), 3);
 }
+
+/* ------------------------------------------------------------ first fit */
+
+static uintptr_t check_max(struct zio_node *n)
+{
+	uintptr_t m, l, r;
+
+	if (!n)
+		return 0;
+	l = check_max(n->l);
+	r = check_max(n->r);
+	m = n->end - n->start;
+	if (l > m)
+		m = l;
+	if (r > m)
+		m = r;
+	cr_assert_eq(n->maxlen, m, "stale subtree maximum at [%#lx, %#lx)",
+		     (unsigned long)n->start, (unsigned long)n->end);
+	return m;
+}
+
+Test(extents, first_fit_matches_brute_force_under_random_churn)
+{
+	enum { SPACE = 4096, OPS = 20000 };
+	static unsigned char in[SPACE];         /* page i is in the set */
+	struct zio_extents s = { 0 };
+	unsigned x = 99;
+
+	memset(in, 0, sizeof(in));
+	for (int op = 0; op < OPS; op++) {
+		unsigned a, len;
+
+		x = x * 1103515245 + 12345;
+		a = (x >> 8) % SPACE;
+		x = x * 1103515245 + 12345;
+		len = 1 + (x >> 8) % 64;
+		if (a + len > SPACE)
+			len = SPACE - a;
+		x = x * 1103515245 + 12345;
+		if ((x >> 8) % 3 == 0) {
+			/* add only the pages not yet in the set, as callers do */
+			for (unsigned i = a; i < a + len; i++)
+				if (!in[i]) {
+					cr_assert_eq(zio_extents_add(&s, (uintptr_t)i * P, (uintptr_t)(i + 1) * P), 0);
+					in[i] = 1;
+				}
+		} else if ((x >> 8) % 3 == 1) {
+			zio_extents_del(&s, (uintptr_t)a * P, (uintptr_t)(a + len) * P);
+			memset(in + a, 0, len);
+		} else {
+			uintptr_t got_at = 0;
+			uint64_t got = zio_extents_take(&s, (uint64_t)len * P, (uint64_t)len * P, &got_at);
+			long want = -1;
+
+			/* brute force: lowest run of >= len pages */
+			for (unsigned i = 0, run = 0; i < SPACE; i++) {
+				run = in[i] ? run + 1 : 0;
+				if (!in[i])
+					continue;
+				if (i == 0 || !in[i - 1]) {
+					unsigned j = i;
+
+					while (j < SPACE && in[j])
+						j++;
+					if (j - i >= len) {
+						want = i;
+						break;
+					}
+				}
+			}
+			if (want < 0) {
+				cr_assert_eq(got, 0);
+			} else {
+				cr_assert_eq(got, (uint64_t)len * P);
+				cr_assert_eq(got_at, (uintptr_t)want * P, "first fit at %#lx, expected page %ld",
+					     (unsigned long)got_at, want);
+				memset(in + want, 0, len);
+			}
+		}
+		check_max(s.t.root);
+		{
+			uint64_t bytes = 0;
+
+			for (unsigned i = 0; i < SPACE; i++)
+				bytes += in[i] ? P : 0;
+			cr_assert_eq(s.bytes, bytes, "byte count after op %d", op);
+		}
+	}
+	zio_extents_clear(&s);
+}
