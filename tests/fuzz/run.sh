@@ -136,6 +136,11 @@ for ((k = 0; k < COUNT; k++)); do
 		continue
 	fi
 	failed=1
+	# the ops that ran before the failure count too
+	t1=$(date +%s.%N)
+	zio_secs=$(awk "BEGIN { print $zio_secs + $t1 - $t0 }")
+	n=$(sed -n 's/^zfuzz: FAIL .* op=\([0-9]*\) .*/\1/p' "$TMP/out" | head -1)
+	total_ops=$((total_ops + ${n:-0}))
 	echo "zfuzz: seed $seed FAILED under zio-run $flags:"
 	grep -v '^zio: pid=' "$TMP/out" | tail -5 | sed 's/^/  /'
 	op=$(sed -n 's/^zfuzz: FAIL .* op=\([0-9]*\) .*/\1/p' "$TMP/out" | head -1)
