@@ -101,6 +101,11 @@ start_server() {
 	off) cmd=("$RUN" --stats --off -- "${cmd[@]}") ;;
 	zio) cmd=("$RUN" --stats "${ZIO_ARGS[@]}" -- "${cmd[@]}") ;;
 	esac
+	# Empty the files before the server starts: the background shell
+	# truncates them only once it runs, and wait_listening must not read
+	# the previous server's port meanwhile.
+	: >"$tmp/$v.out"
+	: >"$tmp/$v.err"
 	"${cmd[@]}" >"$tmp/$v.out" 2>"$tmp/$v.err" &
 	pid[$v]=$!
 }
