@@ -153,7 +153,8 @@ ZIO_HIDDEN int zio_materialize(struct zio_region *r, uintptr_t a, uintptr_t b)
 	ZIO_STAT_ADD(materialized_pages, len / ZIO_PAGE);
 	ZIO_PROBE4(materialize, a, len / ZIO_PAGE, zio_mat_cause ? zio_mat_cause : ZIO_MAT_LOAD,
 		   r->site);
-	zio_policy_touched(r->site, len / ZIO_PAGE);
+	zio_policy_touched(r->site, zio_mat_cause == ZIO_MAT_LOAD || zio_mat_cause == ZIO_MAT_STORE,
+			   len / ZIO_PAGE);
 	zio_index_cut(&zio.ix, r, a, b);
 	return 0;
 }
@@ -674,8 +675,31 @@ ZIO_HIDDEN void zio_handle_missing_fault(uintptr_t addr, bool write)
 
 	(void)write;
 	if (r && r->type == ZIO_R_ALIAS) {
+		/* Fault-around: a reader going through the alias page by page
+		 * (a checksum, a compare) gets a growing window per fault, so a
+		 * sequential pass costs a few round trips, not one per page. */
+		uint32_t w = r->next_fault == addr && r->window ? r->window * 2 : 1;
+		uintptr_t end;
+
+		if (w > 64)
+			w = 64;
+		end = addr + (uintptr_t)w * ZIO_PAGE;
+		if (end > r->node.end || end < addr)
+			end = r->node.end;
 		ZIO_STAT_ADD(missing_faults, 1);
 		zio_mat_cause = write ? ZIO_MAT_STORE : ZIO_MAT_LOAD;
+		if (end > addr + ZIO_PAGE && !zio_materialize(r, addr, end)) {
+			/* r still holds what follows the window (or is gone) */
+			struct zio_region *t = zio_region_at(&zio.ix, end);
+
+			if (t && t->type == ZIO_R_ALIAS) {
+				t->next_fault = end;
+				t->window = w;
+			}
+			return;
+		}
+		r->next_fault = addr + ZIO_PAGE;
+		r->window = 1;
 		for (int tries = 0; tries < 100; tries++) {
 			err = zio_materialize(r, addr, addr + ZIO_PAGE);
 			if (!err)

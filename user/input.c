@@ -82,12 +82,23 @@ ZIO_HIDDEN ssize_t zio_input(int fd, const struct iovec *iov, int iovcnt, uintpt
 	if (atomic_load_explicit(&zio_live_regions, memory_order_acquire)) {
 		bool any = false;
 
+		/* Originals nothing depends on just stop being originals here;
+		 * only aliases and depended-on originals need to know how much
+		 * the input will write (which costs a system call or two). */
 		zio_lock(&old);
 		for (int i = 0; i < iovcnt && !any; i++) {
-			uintptr_t a = (uintptr_t)iov[i].iov_base;
+			uintptr_t a = (uintptr_t)iov[i].iov_base, b = a + iov[i].iov_len;
+			struct zio_region *r;
 
-			any = iov[i].iov_len &&
-			      zio_region_first_overlap(&zio.ix, a, a + iov[i].iov_len);
+			while (!any && b > a && (r = zio_region_first_overlap(&zio.ix, a, b))) {
+				if (r->type == ZIO_R_ALIAS || r->o->ref_pages) {
+					any = true;
+					break;
+				}
+				/* just this original's part of the buffer */
+				zio_prepare_range(r->node.start > a ? r->node.start : a,
+						  r->node.end < b ? r->node.end : b, ZIO_PREP_INPUT);
+			}
 		}
 		zio_unlock(&old);
 		if (any) {

@@ -29,7 +29,8 @@
 
 struct site {
 	uintptr_t ip;
-	uint64_t elided_pages, touched_pages;
+	uint64_t elided_pages;
+	double touch_ns;        /* what the touches of its aliases cost */
 	uint32_t skip_left, backoff;
 };
 
@@ -44,6 +45,8 @@ static struct site sites[SITES];
 #define NS_COLD           150   /* receiving into cold spare pages */
 #define NS_ALIAS           25   /* index and registration per alias page */
 #define EXPLORE            64
+#define NS_FAULT         9000   /* one fault round trip (tools/copycost) */
+#define NS_FILL           800   /* UFFDIO_COPY of one page */
 
 struct insite {
 	uintptr_t ip;
@@ -169,24 +172,29 @@ ZIO_HIDDEN void zio_policy_elided(uintptr_t ip, uint64_t bytes)
 	if (s->elided_pages > 65536) {
 		/* forget slowly: recent behaviour counts most */
 		s->elided_pages /= 2;
-		s->touched_pages /= 2;
+		s->touch_ns /= 2;
 		if (s->backoff > 16)
 			s->backoff /= 2;
 	}
 }
 
-ZIO_HIDDEN void zio_policy_touched(uintptr_t ip, uint64_t pages)
+ZIO_HIDDEN void zio_policy_touched(uintptr_t ip, uint64_t faults, uint64_t pages)
 {
 	struct site *s = lookup(ip);
 
 	if (!s || !zio_opt.adaptive)
 		return;
-	s->touched_pages += pages;
-	if (s->elided_pages >= MIN_SAMPLE_PAGES && s->touched_pages * 2 > s->elided_pages) {
+	/* A fault costs as much as copying fifty pages: weigh what the
+	 * touches cost against what the site's elisions saved, not their
+	 * page counts. */
+	s->touch_ns += (double)faults * NS_FAULT + (double)pages * NS_FILL;
+	if (s->elided_pages >= MIN_SAMPLE_PAGES &&
+	    s->touch_ns > (double)s->elided_pages * NS_COPY_POPULATED / 2) {
 		s->backoff = s->backoff ? (s->backoff * 2 > MAX_BACKOFF ? MAX_BACKOFF : s->backoff * 2)
 					: 16;
 		s->skip_left = s->backoff;
-		s->elided_pages = s->touched_pages = 0;
+		s->elided_pages = 0;
+		s->touch_ns = 0;
 	}
 }
 

@@ -188,6 +188,10 @@ struct zio_region {
 	struct zio_region *onext, *oprev;
 	uintptr_t site;              /* call site that created it */
 	uint64_t born_ns;
+	/* ALIAS: fault-around state: where a sequential reader faults next,
+	 * and how many pages the last fault brought in */
+	uintptr_t next_fault;
+	uint32_t window;
 };
 
 struct zio_index {
@@ -423,7 +427,9 @@ bool zio_policy_first_alias(uintptr_t in_site, uint64_t pages, uint64_t present,
 /* An original stops being one (overwritten, released, retired). */
 void zio_policy_origin_end(const struct zio_origin *o, bool retired);
 void zio_policy_elided(uintptr_t site, uint64_t bytes);
-void zio_policy_touched(uintptr_t site, uint64_t pages);
+/* Aliases of site got materialised: by `faults` fault round trips
+ * (0: no fault, e.g. before an input) and `pages` page fills. */
+void zio_policy_touched(uintptr_t site, uint64_t faults, uint64_t pages);
 
 /* release.c */
 int zio_release_for_remap(void *p, size_t n);
