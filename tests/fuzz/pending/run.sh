@@ -32,4 +32,7 @@ check "copy=1 zeros" "touch ok" env ZIO_FAULT_INJECT=copy=1 $R --policy always -
 check "mremap EFAULT" " ok " $R --policy always --threshold 8K -- $Z -s 5 -n 1500 -K 16-17,445
 check "mremap EFAULT 2" " ok " $R -- $Z -s 2 -n 800 -K 142,145,197,226,789
 check "raw mremap EFAULT" "rawremap ok" $R -- $S rawremap
+for i in 1 2 3; do
+	check "extents SIGSEGV ($i)" " ok " $R -- $Z -s 108 -n 10000 -X remap
+done
 echo "$still reproducers still fail"
