@@ -196,16 +196,49 @@ ZIO_HIDDEN uintptr_t zio_arena_shadow_fill(uintptr_t src, uint64_t len)
 
 		if (done)
 			zio_extents_add(&zio.spare, sh, sh + done);
-		zio_extents_add(&zio.arena_free, sh + done, sh + len);
+		/* part of it may have been filled: neither free nor spare until
+		 * trim has given it back to the kernel */
+		zio_extents_add(&junk, sh + done, sh + len);
 		errno = e;
 		return 0;
 	}
 	return sh;
 }
 
-ZIO_HIDDEN uintptr_t zio_arena_shadow_take(uintptr_t src, uint64_t len, uint64_t *moved)
+/*
+ * Move the app pages [src, src+len) (registered, all present) into a new
+ * shadow, all or nothing: UFFDIO_MOVE stops at the first page it may not
+ * move (shared after fork, a VMA boundary...), and a half-moved original
+ * would be neither here nor there.  Returns the shadow, or 0 with every
+ * page back where it was (ENOMEM/EBUSY...).  On the rare failure to put a
+ * page back, the original gets its bytes by copy from the shadow, so the
+ * program never sees a hole.
+ */
+ZIO_HIDDEN uintptr_t zio_arena_shadow_take(uintptr_t src, uint64_t len)
 {
-	return move_in(src, len, false, moved);
+	uintptr_t dst;
+	uint64_t moved = 0, back = 0;
+
+	if (zio_extents_take(&zio.arena_free, len, len, &dst) != len)
+		return 0;
+	zio_uffd_move(dst, src, len, false, &moved);
+	if (moved == len)
+		return dst;
+	if (moved)
+		zio_uffd_move(src, dst, moved, false, &back);
+	if (back < moved &&
+	    zio_uffd_copy(src + back, dst + back, moved - back)) {
+		pr_warn("failed to put %llu bytes back into an original: %s",
+			(unsigned long long)(moved - back), strerror(errno));
+	}
+	/* pages that stayed in the arena are populated: spare; the rest of
+	 * the extent is empty again */
+	if (back < moved)
+		zio_extents_add(&zio.spare, dst + back, dst + moved);
+	zio_extents_add(&zio.arena_free, dst, dst + back);
+	zio_extents_add(&zio.arena_free, dst + moved, dst + len);
+	errno = EBUSY;
+	return 0;
 }
 
 ZIO_HIDDEN int zio_arena_page_in(uintptr_t dst, uintptr_t src)

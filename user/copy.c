@@ -108,7 +108,13 @@ static int origin_protect(struct zio_origin *o, uint64_t off, uint64_t len)
 		if (o->wp_hi > hi)
 			hi = o->wp_hi;
 	}
-	err = zio_uffd_register(lo, hi);
+	/* Register the original's whole interior, not just these pages: one
+	 * registered range stays one VMA, so retiring it can move all its
+	 * pages at once (a move never crosses a VMA boundary). */
+	if (o->region && pg_up(o->region->node.start) <= lo && pg_dn(o->region->node.end) >= hi)
+		err = zio_uffd_register(pg_up(o->region->node.start), pg_dn(o->region->node.end));
+	else
+		err = zio_uffd_register(lo, hi);
 	if (err)
 		return err;
 	if (o->wp_hi > o->wp_lo) {

@@ -196,19 +196,11 @@ ZIO_HIDDEN int zio_retire(struct zio_origin *o, bool content_dead)
 	len = ihi - ilo;
 	fresh = zio_origin_new(&zio.ix);
 	if (fresh && app_present(ilo, len)) {
-		if (content_dead) {
-			uint64_t moved;
-
-			sh = zio_arena_shadow_take(ilo, len, &moved);
-			if (sh && moved < len &&
-			    zio_uffd_copy(sh + moved, ilo + moved, len - moved)) {
-				/* Put back what moved; copy the whole thing below. */
-				uint64_t back;
-
-				zio_uffd_move(ilo, sh, moved, false, &back);
-				zio_arena_shadow_free(sh + back, sh + moved);
-				sh = 0;
-			}
+		/* Moving needs the interior registered as one range (a move
+		 * never crosses a VMA boundary, and moving back needs a
+		 * registered destination). */
+		if (content_dead && zio.have_move && !zio_uffd_register(ilo, ihi)) {
+			sh = zio_arena_shadow_take(ilo, len);
 			if (sh)
 				ZIO_STAT_ADD(retired_move, 1);
 		}

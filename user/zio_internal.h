@@ -339,9 +339,9 @@ uint64_t zio_arena_refill(uintptr_t a, uintptr_t b);
 /* A shadow holding a copy of [src, src+len) (page multiple): returns its
  * arena address, or 0 with errno set. */
 uintptr_t zio_arena_shadow_fill(uintptr_t src, uint64_t len);
-/* Move app pages [src, src+len) into a new shadow (no copy); returns the
- * shadow or 0 with *moved bytes moved (those are in the shadow). */
-uintptr_t zio_arena_shadow_take(uintptr_t src, uint64_t len, uint64_t *moved);
+/* Move app pages [src, src+len) into a new shadow (no copy), all or
+ * nothing: returns the shadow, or 0 with the pages where they were. */
+uintptr_t zio_arena_shadow_take(uintptr_t src, uint64_t len);
 void zio_arena_shadow_free(uintptr_t lo, uintptr_t hi);
 /* Produce one page at absent dst with the bytes at src, from a spare
  * page (the fallback when UFFDIO_COPY fails).  0 or -errno. */
