@@ -245,18 +245,23 @@ ZIO_HIDDEN int zio_arena_page_in(uintptr_t dst, uintptr_t src)
 {
 	uintptr_t sp;
 	uint64_t moved;
+	bool spare = zio_extents_take(&zio.spare, ZIO_PAGE, 0, &sp) == ZIO_PAGE;
 	int err;
 
-	if (zio_extents_take(&zio.spare, ZIO_PAGE, 0, &sp) != ZIO_PAGE)
+	/* No spare page: an empty arena page does, our own store populates
+	 * it (the arena is registered for write protection only, so the
+	 * kernel fills it, not our fault thread). */
+	if (!spare && zio_extents_take(&zio.arena_free, ZIO_PAGE, ZIO_PAGE, &sp) != ZIO_PAGE)
 		return -ENOMEM;
 	zio_raw_copy((void *)sp, (const void *)src, ZIO_PAGE);
 	err = zio_uffd_move(dst, sp, ZIO_PAGE, false, &moved);
 	if (err) {
+		/* populated now either way */
 		zio_extents_add(&zio.spare, sp, sp + ZIO_PAGE);
 		return err;
 	}
+	/* UFFDIO_MOVE wakes whoever waits on dst */
 	zio_extents_add(&zio.arena_free, sp, sp + ZIO_PAGE);
-	/* UFFDIO_MOVE leaves waiters asleep only with DONTWAKE: they woke. */
 	return 0;
 }
 
@@ -301,6 +306,9 @@ ZIO_HIDDEN void zio_arena_trim(void)
 
 ZIO_HIDDEN void zio_arena_reset_child(void)
 {
+	extern void zio_uffd_reset_child(void);
+
+	zio_uffd_reset_child();
 	if (zio.arena_lo)
 		zio_real.munmap((void *)zio.arena_lo, ARENA_SIZE);
 	zio.arena_lo = zio.arena_hi = 0;

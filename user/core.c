@@ -77,6 +77,10 @@ ZIO_HIDDEN void zio_lock(sigset_t *old)
 ZIO_HIDDEN void zio_unlock(const sigset_t *old)
 {
 	(void)old;
+	/* Reports read while an ioctl waited are handled before anyone else
+	 * may look at the index. */
+	if (unlikely(zio_uffd_has_pending()))
+		zio_uffd_process_pending();
 	atomic_store_explicit(&zio_live_regions, zio.ix.n_orig + zio.ix.n_alias,
 			      memory_order_release);
 	atomic_store_explicit(&zio_live_aliases, zio.ix.n_alias, memory_order_release);
@@ -699,8 +703,16 @@ ZIO_HIDDEN void zio_handle_missing_fault(uintptr_t addr, bool write)
 			if (err == -EFAULT)
 				break;
 		}
-		/* The origin is gone (an unmap we could not see coming): the
-		 * faulting thread must not wait forever. */
+		if (err != -EFAULT) {
+			/* Could not produce the page now (out of memory...): never
+			 * make one up.  The thread faults again and we try again. */
+			zio_fallback(ZIO_FB_COPY);
+			zio_uffd_wake(addr, ZIO_PAGE);
+			return;
+		}
+		/* The origin is gone (an unmap we could not see coming): its
+		 * bytes are lost; the page reads as zeros from now on. */
+		zio_fallback(ZIO_FB_LOST);
 		zio_index_cut(&zio.ix, r, addr, addr + ZIO_PAGE);
 	}
 	/* A registered page that is no alias: absent anonymous memory reads

@@ -20,6 +20,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include "zio_internal.h"
@@ -173,6 +174,42 @@ ZIO_HIDDEN int zio_uffd_unregister(uintptr_t a, uintptr_t b)
 	return 0;
 }
 
+/*
+ * EAGAIN from a uffd ioctl means the address space is changing: an unmap,
+ * madvise or mremap elsewhere has a report for us queued (or about to be)
+ * and waits until it is read.  The reader is whoever holds the runtime
+ * lock -- us.  So read what is queued (it is handled once the current
+ * operation is done, in order), give the other thread a moment, retry.
+ * Returns true to retry, false when it has gone on too long (~1 s).
+ */
+#define PENDING_MAX 256
+static struct uffd_msg pending[PENDING_MAX];
+static int npending;
+
+static void drain_events(void)
+{
+	while (npending < PENDING_MAX) {
+		ssize_t r = (ssize_t)syscall(SYS_read, zio.uffd, pending + npending,
+					     sizeof(pending[0]) * (size_t)(PENDING_MAX - npending));
+
+		if (r <= 0)
+			break;
+		npending += (int)((size_t)r / sizeof(pending[0]));
+	}
+}
+
+static bool changing_retry(int *tries)
+{
+	if (++*tries > 20000)
+		return false;
+	drain_events();
+	if (*tries > 100)
+		usleep(50);
+	else
+		sched_yield();
+	return true;
+}
+
 ZIO_HIDDEN int zio_uffd_wp(uintptr_t a, uintptr_t b, bool on)
 {
 	struct uffdio_writeprotect wp = {
@@ -184,13 +221,12 @@ ZIO_HIDDEN int zio_uffd_wp(uintptr_t a, uintptr_t b, bool on)
 		return 0;
 	if (on && zio_fault_inject(ZIO_FI_WP))
 		return -EIO;
-	for (int tries = 0; tries < 100; tries++) {
+	for (int tries = 0;;) {
 		if (!ioctl(zio.uffd, UFFDIO_WRITEPROTECT, &wp))
 			return 0;
-		if (errno != EAGAIN)
+		if (errno != EAGAIN || !changing_retry(&tries))
 			return -errno;
 	}
-	return -EAGAIN;
 }
 
 /* Returns 0 or -1 with errno; EAGAIN (mmap changing) is retried. */
@@ -200,7 +236,7 @@ ZIO_HIDDEN int zio_uffd_copy(uintptr_t dst, uintptr_t src, uint64_t len)
 		errno = EIO;
 		return -1;
 	}
-	for (int tries = 0; len && tries < 1000; tries++) {
+	for (int tries = 0; len;) {
 		struct uffdio_copy c = { .dst = dst, .src = src, .len = len };
 
 		if (!ioctl(zio.uffd, UFFDIO_COPY, &c))
@@ -211,10 +247,10 @@ ZIO_HIDDEN int zio_uffd_copy(uintptr_t dst, uintptr_t src, uint64_t len)
 			len -= (uint64_t)c.copy;
 			continue;
 		}
-		if (errno != EAGAIN)
+		if (errno != EAGAIN || !changing_retry(&tries))
 			return -1;
 	}
-	return len ? (errno = EAGAIN, -1) : 0;
+	return 0;
 }
 
 /*
@@ -231,7 +267,7 @@ ZIO_HIDDEN int zio_uffd_move(uintptr_t dst, uintptr_t src, uint64_t len, bool ho
 		return -EOPNOTSUPP;
 	if (zio_fault_inject(ZIO_FI_MOVE))
 		return -EIO;
-	for (int tries = 0; done < len && tries < 1000; tries++) {
+	for (int tries = 0; done < len;) {
 		struct uffdio_move m = {
 			.dst = dst + done,
 			.src = src + done,
@@ -249,6 +285,8 @@ ZIO_HIDDEN int zio_uffd_move(uintptr_t dst, uintptr_t src, uint64_t len, bool ho
 		}
 		if (m.move > 0)
 			done += (uint64_t)m.move;
+		else if (!changing_retry(&tries))
+			break;
 	}
 	*moved = done;
 	return done == len ? 0 : -EAGAIN;
@@ -256,11 +294,14 @@ ZIO_HIDDEN int zio_uffd_move(uintptr_t dst, uintptr_t src, uint64_t len, bool ho
 
 ZIO_HIDDEN int zio_uffd_zeropage(uintptr_t dst, uint64_t len)
 {
-	struct uffdio_zeropage z = { .range = { .start = dst, .len = len } };
+	for (int tries = 0;;) {
+		struct uffdio_zeropage z = { .range = { .start = dst, .len = len } };
 
-	if (ioctl(zio.uffd, UFFDIO_ZEROPAGE, &z))
-		return -errno;
-	return 0;
+		if (!ioctl(zio.uffd, UFFDIO_ZEROPAGE, &z))
+			return 0;
+		if (errno != EAGAIN || !changing_retry(&tries))
+			return -errno;
+	}
 }
 
 ZIO_HIDDEN int zio_uffd_wake(uintptr_t a, uint64_t len)
@@ -306,6 +347,25 @@ static void handle_msg(const struct uffd_msg *m)
 	}
 }
 
+/* Handle what was read while an ioctl waited (lock held). */
+ZIO_HIDDEN void zio_uffd_process_pending(void)
+{
+	/* handling may read more (a nested EAGAIN): take them in order */
+	for (int i = 0; i < npending; i++)
+		handle_msg(&pending[i]);
+	npending = 0;
+}
+
+ZIO_HIDDEN void zio_uffd_reset_child(void)
+{
+	npending = 0;
+}
+
+ZIO_HIDDEN bool zio_uffd_has_pending(void)
+{
+	return npending > 0;
+}
+
 static void *fault_thread(void *arg)
 {
 	struct pollfd pfd[2];
@@ -347,7 +407,7 @@ static void *fault_thread(void *arg)
 			for (size_t i = 0; i < (size_t)r / sizeof(msgs[0]); i++)
 				handle_msg(&msgs[i]);
 		}
-		zio_unlock(&old);
+		zio_unlock(&old);   /* handles what was read meanwhile */
 	}
 }
 

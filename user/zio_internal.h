@@ -327,6 +327,9 @@ int zio_uffd_copy(uintptr_t dst, uintptr_t src, uint64_t len);
 int zio_uffd_move(uintptr_t dst, uintptr_t src, uint64_t len, bool holes, uint64_t *moved);
 int zio_uffd_zeropage(uintptr_t dst, uint64_t len);
 int zio_uffd_wake(uintptr_t a, uint64_t len);
+/* Reports read while an ioctl met EAGAIN: handle them (lock held). */
+bool zio_uffd_has_pending(void);
+void zio_uffd_process_pending(void);
 
 /* ------------------------------------------------------------ arena */
 int zio_arena_init(void);
