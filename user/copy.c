@@ -139,6 +139,14 @@ static uint64_t install_run(struct run *r, uintptr_t site, uint64_t now, bool ab
 	long parked;
 	int err;
 
+	/* Registering splits the destination's VMA.  A fresh mapping has no
+	 * anon_vma yet, and pieces populated apart get different ones and
+	 * never merge again: moves and mremap (which cannot span VMAs) fail
+	 * on such a mapping forever.  Populating one page first gives the
+	 * whole VMA its anon_vma before the split (the page is overwritten by
+	 * this copy anyway, and parked as spare below). */
+	if (!zio_extents_covers(&zio.registered, r->p0, r->p0 + ZIO_PAGE))
+		zio_real.madvise((void *)r->p0, ZIO_PAGE, 23 /* MADV_POPULATE_WRITE */);
 	err = zio_uffd_register(r->p0, r->p1);
 	if (err) {
 		zio_fallback(ZIO_FB_REGISTER);
