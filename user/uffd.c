@@ -424,7 +424,17 @@ ZIO_HIDDEN int zio_uffd_start_thread(void)
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, 256 * 1024);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	err = pthread_create(&zio.fault_thread, &attr, fault_thread, NULL);
+	/* The thread must be born with every signal blocked: a program
+	 * handler that ran on it before it blocked them itself, and touched
+	 * an alias, would wait for its own thread forever. */
+	{
+		sigset_t all, old;
+
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &old);
+		err = pthread_create(&zio.fault_thread, &attr, fault_thread, NULL);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
 	pthread_attr_destroy(&attr);
 	if (err) {
 		close(zio.wake_fd);
