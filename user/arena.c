@@ -69,11 +69,20 @@ static uintptr_t move_in(uintptr_t src, uint64_t len, bool holes, uint64_t *move
 	return dst;
 }
 
+/*
+ * Move the populated pages of app range [a, b) aside into spare, all or
+ * nothing: if a page refuses to move (shared with a child after fork, a
+ * VMA boundary...), the pages moved so far go back to where they were,
+ * so the program never sees them missing.  Returns the pages parked, or
+ * -errno with the range as it was.
+ */
 ZIO_HIDDEN long zio_arena_park(uintptr_t a, uintptr_t b)
 {
+	struct moved_run { uintptr_t src, dst; uint64_t len; bool resident; } done[64];
 	unsigned char vec[512];
 	uint64_t parked = 0;
 	uintptr_t cur = a;
+	int ndone = 0;
 	long ret = 0;
 
 	if (!zio.have_move)
@@ -82,9 +91,11 @@ ZIO_HIDDEN long zio_arena_park(uintptr_t a, uintptr_t b)
 		uintptr_t hi = b - cur > sizeof(vec) * ZIO_PAGE ? cur + sizeof(vec) * ZIO_PAGE : b;
 		size_t np = (hi - cur) / ZIO_PAGE, i = 0;
 
-		if (mincore((void *)cur, hi - cur, vec))
-			return -errno;
-		while (i < np) {
+		if (mincore((void *)cur, hi - cur, vec)) {
+			ret = -errno;
+			break;
+		}
+		while (i < np && !ret) {
 			size_t j = i;
 			bool present = vec[i] & 1;
 			uintptr_t dst;
@@ -98,33 +109,53 @@ ZIO_HIDDEN long zio_arena_park(uintptr_t a, uintptr_t b)
 				i = j;
 				continue;
 			}
+			if (ndone == (int)(sizeof(done) / sizeof(done[0]))) {
+				ret = -E2BIG;
+				break;
+			}
 			/* Absent pages may be swap entries when swap exists: move
-			 * them (holes allowed) into junk, to be dropped by trim. */
+			 * them (holes allowed); they go to junk below. */
 			dst = move_in(cur + i * ZIO_PAGE, len, !present, &moved);
 			if (!dst) {
 				ret = -ENOMEM;
 				break;
 			}
-			if (moved) {
-				if (present) {
-					zio_extents_add(&zio.spare, dst, dst + moved);
-					parked += moved / ZIO_PAGE;
-				} else {
-					zio_extents_add(&junk, dst, dst + moved);
-				}
-			}
-			if (moved < len) {
-				/* A page we may not move (shared with a child after
-				 * fork...): the caller must not alias it. */
+			if (moved)
+				done[ndone++] = (struct moved_run){ cur + i * ZIO_PAGE, dst, moved,
+								    present };
+			if (moved < len)
 				ret = -EBUSY;
-				break;
-			}
 			i = j;
 		}
 		cur = hi;
 	}
+	if (ret) {
+		/* put everything back */
+		for (int k = 0; k < ndone; k++) {
+			uint64_t back = 0;
+
+			zio_uffd_move(done[k].src, done[k].dst, done[k].len, true, &back);
+			if (back < done[k].len &&
+			    zio_uffd_copy(done[k].src + back, done[k].dst + back, done[k].len - back))
+				pr_warn("failed to put parked pages back: %s", strerror(errno));
+			if (back < done[k].len)
+				zio_extents_add(&junk, done[k].dst + back, done[k].dst + done[k].len);
+			zio_extents_add(&zio.arena_free, done[k].dst, done[k].dst + back);
+		}
+		return ret;
+	}
+	for (int k = 0; k < ndone; k++) {
+		/* a run moved with holes allowed may hold swap entries or holes:
+		 * junk, for trim; a run of resident pages is spare */
+		if (!done[k].resident) {
+			zio_extents_add(&junk, done[k].dst, done[k].dst + done[k].len);
+			continue;
+		}
+		zio_extents_add(&zio.spare, done[k].dst, done[k].dst + done[k].len);
+		parked += done[k].len / ZIO_PAGE;
+	}
 	ZIO_STAT_ADD(parked_pages, parked);
-	return ret ? ret : (long)parked;
+	return (long)parked;
 }
 
 ZIO_HIDDEN uint64_t zio_arena_refill(uintptr_t a, uintptr_t b)

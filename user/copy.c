@@ -159,14 +159,24 @@ static uint64_t install_run(struct run *r, uintptr_t site, uint64_t now, bool ab
 	}
 	parked = absent ? 0 : zio_arena_park(r->p0, r->p1);
 	if (parked < 0) {
-		/* Pages that refused to move are still there, and the program
-		 * must see the copy in them: give back what moved, copy all. */
-		zio_arena_refill(r->p0, r->p1);
+		/* all or nothing: the pages are back where they were, and the
+		 * copy is made for real */
 		zio_fallback(ZIO_FB_MOVE);
 		return 0;
 	}
+	/* The old aliases under these pages give way to the new one. */
+	{
+		struct zio_region *old;
+
+		while ((old = zio_region_first_overlap(&zio.ix, r->p0, r->p1)) &&
+		       old->type == ZIO_R_ALIAS)
+			zio_index_cut(&zio.ix, old, r->p0, r->p1);
+	}
 	if (!zio_index_add_alias(&zio.ix, r->p0, r->p1, r->o, r->ooff, site, now)) {
-		zio_arena_refill(r->p0, r->p1);
+		/* out of memory with the old aliases gone: the pages get the new
+		 * bytes in place, whole, before anyone can see them absent */
+		if (zio_uffd_copy(r->p0, zio_origin_addr(r->o, r->ooff), len) && errno != EEXIST)
+			zio_arena_refill(r->p0, r->p1);
 		zio_fallback(ZIO_FB_ALLOC);
 		return 0;
 	}
@@ -327,27 +337,42 @@ static void *copy_impl(void *dst, const void *src, size_t n, bool is_move, uintp
 		goto plain;
 	}
 
-	/* Old aliases under the pages we re-alias just go (their pages stay
-	 * absent, so there is nothing to move aside); everything else in dst
-	 * is made safe to overwrite. */
-	for (int i = 0; i < nr; i++) {
-		struct zio_region *r;
+	/* Make dst safe to overwrite, except for the aliases under the pages
+	 * about to be re-aliased: those stay until the new alias replaces
+	 * them in the same critical section (install_run), so a concurrent
+	 * reader sees old bytes or new ones, never a hole, even if installing
+	 * fails.  Originals under them do change, and are prepared. */
+	{
+		uintptr_t c = d;
+		int err = 0;
 
-		while ((r = zio_region_first_overlap(&zio.ix, runs[i].p0, runs[i].p1)) &&
-		       r->type == ZIO_R_ALIAS) {
-			uintptr_t lo = r->node.start > runs[i].p0 ? r->node.start : runs[i].p0;
-			uintptr_t hi = r->node.end < runs[i].p1 ? r->node.end : runs[i].p1;
+		for (int i = 0; i < nr && !err; i++) {
+			struct zio_region *r;
+			uintptr_t x = runs[i].p0;
 
-			if (nabsent < MAX_RUNS)
-				absent[nabsent++] = (struct span){ lo, hi };
-			zio_index_cut(&zio.ix, r, runs[i].p0, runs[i].p1);
+			if (c < x)
+				err = zio_prepare_range(c, x, ZIO_PREP_OVERWRITE);
+			while (!err && x < runs[i].p1 &&
+			       (r = zio_region_first_overlap(&zio.ix, x, runs[i].p1))) {
+				uintptr_t lo = r->node.start > x ? r->node.start : x;
+				uintptr_t hi = r->node.end < runs[i].p1 ? r->node.end : runs[i].p1;
+
+				if (r->type == ZIO_R_ORIG) {
+					err = zio_prepare_range(lo, hi, ZIO_PREP_OVERWRITE);
+				} else if (nabsent < MAX_RUNS) {
+					absent[nabsent++] = (struct span){ lo, hi };
+				}
+				x = hi;
+			}
+			c = runs[i].p1;
 		}
-	}
-	if (zio_region_first_overlap(&zio.ix, d, d + n) &&
-	    zio_prepare_range(d, d + n, ZIO_PREP_OVERWRITE)) {
-		zio_unlock(&old);
-		zio_fallback(ZIO_FB_COPY);
-		goto plain;
+		if (!err && c < d + n)
+			err = zio_prepare_range(c, d + n, ZIO_PREP_OVERWRITE);
+		if (err) {
+			zio_unlock(&old);
+			zio_fallback(ZIO_FB_COPY);
+			goto plain;
+		}
 	}
 	/* Preparing may have retired or split origins: resolve again. */
 	if (!fixed)

@@ -306,13 +306,18 @@ static int prep_full(uintptr_t x, uintptr_t y, enum zio_prep how)
 		return 0;
 	if (y > r->node.end)
 		y = r->node.end;
-	zio_mat_cause = ZIO_MAT_INPUT;
+	zio_mat_cause = how == ZIO_PREP_OVERWRITE ? ZIO_MAT_OVERWRITE : ZIO_MAT_INPUT;
 	switch (how) {
 	case ZIO_PREP_INPUT:
 		/* The input may be short: whatever it does not overwrite
 		 * must still read as the alias did. */
 		return zio_materialize(r, x, y);
 	case ZIO_PREP_OVERWRITE:
+		/* A copy is about to write these pages, outside the lock.  Until
+		 * it does, another thread may read them and must see the old
+		 * bytes (as it would under a plain memcpy), not whatever spare
+		 * pages held. */
+		return zio_materialize(r, x, y);
 	case ZIO_PREP_RELEASE:
 		alias_drop(r, x, y, true);
 		return 0;
