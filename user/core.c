@@ -702,7 +702,12 @@ ZIO_HIDDEN void zio_handle_missing_fault(uintptr_t addr, bool write)
 		r->next_fault = addr + ZIO_PAGE;
 		r->window = 1;
 		for (int tries = 0; tries < 100; tries++) {
+			/* Injected failures model transient ones: the retries of a
+			 * faulting thread's page go through (a page a read-only
+			 * mapping needs has no other way in than UFFDIO_COPY). */
+			zio_fault_inject_off = tries > 0;
 			err = zio_materialize(r, addr, addr + ZIO_PAGE);
+			zio_fault_inject_off = false;
 			if (!err)
 				return;
 			if (err == -EFAULT)

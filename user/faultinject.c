@@ -74,11 +74,13 @@ ZIO_HIDDEN void zio_fault_inject_load(char **envp)
 	}
 }
 
+ZIO_HIDDEN __thread bool zio_fault_inject_off __attribute__((tls_model("initial-exec")));
+
 ZIO_HIDDEN bool zio_fault_inject(enum zio_fault_point pt)
 {
 	uint64_t x;
 
-	if (likely(!any) || !rate[pt])
+	if (likely(!any) || !rate[pt] || zio_fault_inject_off)
 		return false;
 	/* xorshift64: deterministic per process, no libc involved */
 	x = __atomic_load_n(&rng, __ATOMIC_RELAXED);

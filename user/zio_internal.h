@@ -446,6 +446,7 @@ void zio_print_stats(void);
 enum zio_fault_point { ZIO_FI_REGISTER, ZIO_FI_MOVE, ZIO_FI_COPY, ZIO_FI_WP, ZIO_FI_ALLOC,
 		       ZIO_FI_MAX };
 bool zio_fault_inject(enum zio_fault_point p);
+extern __thread bool zio_fault_inject_off __attribute__((tls_model("initial-exec")));
 
 /* Cause of the materialisations the current thread makes (ZIO_MAT_*). */
 extern __thread int zio_mat_cause __attribute__((tls_model("initial-exec")));

@@ -137,22 +137,22 @@ Test(faults, wp_failures_fall_back_and_change_no_byte) { inject_row("wp"); }
  *                 and not counted ("materialize")
  *   alloc         zfuzz seed 7 reads a wrong byte after a failed shadow
  */
-Test(faults, register_failures_fall_back_and_change_no_byte, .disabled = true)
+Test(faults, register_failures_fall_back_and_change_no_byte)
 {
 	inject_row("register");
 }
 
-Test(faults, move_failures_fall_back_and_change_no_byte, .disabled = true)
+Test(faults, move_failures_fall_back_and_change_no_byte)
 {
 	inject_row("move");
 }
 
-Test(faults, copy_failures_fall_back_and_change_no_byte, .disabled = true)
+Test(faults, copy_failures_fall_back_and_change_no_byte)
 {
 	inject_row("copy");
 }
 
-Test(faults, alloc_failures_fall_back_and_change_no_byte, .disabled = true)
+Test(faults, alloc_failures_fall_back_and_change_no_byte)
 {
 	inject_row("alloc");
 }

@@ -60,8 +60,7 @@ static struct run *stress(const char *mode, char *const *env)
  * time the page is registered and absent but in no alias region).  Enable
  * when the runtime is fixed; it must pass as is, releasing cases included.
  */
-Test(stress, eight_threads_copy_touch_and_release_aliases_of_shared_originals,
-     .disabled = true)
+Test(stress, eight_threads_copy_touch_and_release_aliases_of_shared_originals)
 {
 	char *env[] = { "ZSTRESS_THREADS=8", NULL };
 	struct run *r = stress("threads", env);
