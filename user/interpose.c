@@ -598,7 +598,10 @@ EXPORT void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
 		newp = va_arg(ap, void *);
 		va_end(ap);
 	}
-	if (!release_plain() && holds_regions(old, oldlen) &&
+	/* Aliases and originals in the range get their bytes; a range we
+	 * registered (even with nothing left in it) is unregistered, since
+	 * registration split it into VMAs that mremap cannot span. */
+	if (atomic_load_explicit(&zio_active, memory_order_relaxed) && !zio_in_runtime &&
 	    zio_release_for_remap(old, oldlen)) {
 		errno = ENOMEM;
 		return MAP_FAILED;
