@@ -427,7 +427,7 @@ Test(observe, keeps_exit_status_and_forwards_signals)
 	struct run r;
 	struct proc p;
 	char *argv[] = { zio_run, "--observe", "--", "/bin/sh", "-c",
-			 "echo ready; trap 'echo got-term; exit 7' TERM; "
+			 "trap 'echo got-term; exit 7' TERM; echo ready; "
 			 "while :; do sleep 0.05; done", NULL };
 	int st;
 
