@@ -169,8 +169,13 @@ static uint64_t install_run(struct run *r, uintptr_t site, uint64_t now, bool ab
 		struct zio_region *old;
 
 		while ((old = zio_region_first_overlap(&zio.ix, r->p0, r->p1)) &&
-		       old->type == ZIO_R_ALIAS)
+		       old->type == ZIO_R_ALIAS) {
+			uintptr_t lo = old->node.start > r->p0 ? old->node.start : r->p0;
+			uintptr_t hi = old->node.end < r->p1 ? old->node.end : r->p1;
+
+			zio_policy_alias_end(old->site, (hi - lo) / ZIO_PAGE, false);
 			zio_index_cut(&zio.ix, old, r->p0, r->p1);
+		}
 	}
 	if (!zio_index_add_alias(&zio.ix, r->p0, r->p1, r->o, r->ooff, site, now)) {
 		/* out of memory with the old aliases gone: the pages get the new
@@ -253,7 +258,8 @@ static uint64_t alias_pages_in(uintptr_t a, uintptr_t b)
  * same original cost almost nothing.)  Asks the policy with the state of
  * the destination: populated, alias already, or fresh.
  */
-static bool first_alias_pays(const struct run *runs, int nr, uintptr_t d, size_t n)
+static bool first_alias_pays(const struct run *runs, int nr, uintptr_t d, size_t n,
+			     uintptr_t site)
 {
 	uintptr_t lo = pg_up(d), hi = pg_dn(d + n);
 	uint64_t pages = (hi - lo) / ZIO_PAGE, aliased, present = 0;
@@ -279,7 +285,7 @@ static bool first_alias_pays(const struct run *runs, int nr, uintptr_t d, size_t
 				present += vec[i] & 1;
 		}
 	}
-	return zio_policy_first_alias(o->in_site, pages, present, aliased);
+	return zio_policy_first_alias(o->in_site, site, pages, present, aliased);
 }
 
 static void *plain_copy(void *dst, const void *src, size_t n, bool is_move)
@@ -324,7 +330,7 @@ static void *copy_impl(void *dst, const void *src, size_t n, bool is_move, uintp
 		nseg = zio_index_resolve(&zio.ix, s, n, segs, MAX_SEGS);
 	}
 	nr = nseg > 0 ? plan_runs(d, s, n, segs, nseg, runs, &alias_bytes) : 0;
-	if (nr && !first_alias_pays(runs, nr, d, n))
+	if (nr && !first_alias_pays(runs, nr, d, n, site))
 		nr = 0;
 	if (!nr || alias_bytes < ZIO_PAGE || !zio_policy_allow(site, alias_bytes) ||
 	    zio.ix.n_alias + (uint64_t)nr > zio_opt.max_aliases) {

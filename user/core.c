@@ -271,6 +271,7 @@ ZIO_HIDDEN int zio_retire(struct zio_origin *o, bool content_dead)
  * and read as zero). */
 static void alias_drop(struct zio_region *r, uintptr_t a, uintptr_t b, bool refill)
 {
+	zio_policy_alias_end(r->site, (b - a) / ZIO_PAGE, true);
 	zio_index_cut(&zio.ix, r, a, b);
 	if (refill) {
 		uint64_t got = zio_arena_refill(a, b);

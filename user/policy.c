@@ -31,6 +31,7 @@ struct site {
 	uintptr_t ip;
 	uint64_t elided_pages;
 	double touch_ns;        /* what the touches of its aliases cost */
+	double released, reused; /* alias pages freed vs copied over again */
 	uint32_t skip_left, backoff;
 };
 
@@ -95,9 +96,31 @@ static void origin_end_cb(const struct zio_origin *o)
 	zio_policy_origin_end(o, false);
 }
 
-ZIO_HIDDEN bool zio_policy_first_alias(uintptr_t in_site, uint64_t pages, uint64_t present,
-				       uint64_t aliased)
+static struct site *lookup(uintptr_t ip);
+
+/* An alias of site ended: freed/unmapped (the destination was short
+ * lived) or replaced by a new alias (a reused buffer). */
+ZIO_HIDDEN void zio_policy_alias_end(uintptr_t ip, uint64_t pages, bool released)
 {
+	struct site *s = lookup(ip);
+
+	if (!s)
+		return;
+	if (released)
+		s->released += (double)pages;
+	else
+		s->reused += (double)pages;
+	if (s->released + s->reused > 65536) {
+		s->released /= 2;
+		s->reused /= 2;
+	}
+}
+
+ZIO_HIDDEN bool zio_policy_first_alias(uintptr_t in_site, uintptr_t copy_site, uint64_t pages,
+				       uint64_t present, uint64_t aliased)
+{
+	struct site *cs = lookup(copy_site);
+	double release = 0;
 	struct insite *s;
 	double save, cost;
 	uint64_t fresh;
@@ -112,6 +135,8 @@ ZIO_HIDDEN bool zio_policy_first_alias(uintptr_t in_site, uint64_t pages, uint64
 	}
 	if (present + aliased > pages)
 		present = pages - aliased;
+	if (cs && cs->released + cs->reused > 0)
+		release = cs->released / (cs->released + cs->reused);
 	fresh = pages - present - aliased;
 	/* what one copy into such a destination costs the program */
 	save = (double)(present + aliased) * NS_COPY_POPULATED + (double)aliased * NS_MOVE +
@@ -119,7 +144,13 @@ ZIO_HIDDEN bool zio_policy_first_alias(uintptr_t in_site, uint64_t pages, uint64
 	/* what the original costs us, whatever its number of copies */
 	cost = (double)pages * (NS_WP + s->retire * (2 * NS_MOVE + NS_COLD) +
 				(1 - s->retire) * NS_UNWP);
-	if (s->k * save > cost + s->k * (double)pages * NS_ALIAS)
+	/* and what each alias costs: its index and registration; and for a
+	 * populated destination that the program then frees (a short-lived
+	 * buffer, such as redis's AOF buffer), moving its pages aside and
+	 * populated pages back, every time.  A reused buffer pays the move
+	 * once and stays an alias: amortised. */
+	if (s->k * save > cost + s->k * ((double)pages * NS_ALIAS +
+					 (double)present * 2 * NS_MOVE * release))
 		return true;
 	pr_debug("policy: declined first alias (site %#lx: k=%.2f retire=%.2f, %llu pages: "
 		 "%llu present %llu aliased)", (unsigned long)in_site, s->k, s->retire,

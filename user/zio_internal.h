@@ -425,8 +425,10 @@ bool zio_policy_allow(uintptr_t site, uint64_t bytes);
 /* Should the first alias of an original received at in_site be made?
  * pages: destination pages to alias; present: of those, populated;
  * aliased: of those, aliases now (absent, but populated for a copy). */
-bool zio_policy_first_alias(uintptr_t in_site, uint64_t pages, uint64_t present,
-			    uint64_t aliased);
+bool zio_policy_first_alias(uintptr_t in_site, uintptr_t copy_site, uint64_t pages,
+			    uint64_t present, uint64_t aliased);
+/* An alias made at site ended: freed/unmapped, or copied over again. */
+void zio_policy_alias_end(uintptr_t site, uint64_t pages, bool released);
 /* An original stops being one (overwritten, released, retired). */
 void zio_policy_origin_end(const struct zio_origin *o, bool retired);
 void zio_policy_elided(uintptr_t site, uint64_t bytes);
