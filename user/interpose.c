@@ -117,8 +117,82 @@ static inline __attribute__((always_inline)) void copy_le64(void *d, const void 
 	}
 }
 
+/*
+ * 33-256 bytes: libc's copy here is 32-byte AVX (or wider) loads and
+ * stores, and the jump on to it costs more than the copy's own stores
+ * (tools/smallcopy: +0.5 ns at 128 B, +0.8 ns at 256 B, 25-35%).  So copy
+ * them here too, with the same 32-byte moves, where the CPU has AVX2
+ * (the runtime itself is built for baseline x86-64, hence the asm; every
+ * vector register is caller-saved, and vzeroupper leaves no dirty upper
+ * state behind, as libc's own copy does).  First and last 32-byte
+ * blocks overlap in the middle; every byte is loaded before any is
+ * stored, so memmove gets the same code.
+ */
+#if defined(__x86_64__)
+ZIO_HIDDEN bool zio_have_avx2;
+
+static inline __attribute__((always_inline)) bool copy_le256(void *d, const void *s, size_t n)
+{
+	if (!zio_have_avx2)
+		return false;
+	if (n <= 64)
+		__asm__ volatile(
+			"vmovdqu (%[s]), %%ymm0\n\t"
+			"vmovdqu -32(%[s],%[n]), %%ymm1\n\t"
+			"vmovdqu %%ymm0, (%[d])\n\t"
+			"vmovdqu %%ymm1, -32(%[d],%[n])\n\t"
+			"vzeroupper"
+			: : [d] "r"(d), [s] "r"(s), [n] "r"(n)
+			: "xmm0", "xmm1", "memory");
+	else if (n <= 128)
+		__asm__ volatile(
+			"vmovdqu (%[s]), %%ymm0\n\t"
+			"vmovdqu 32(%[s]), %%ymm1\n\t"
+			"vmovdqu -64(%[s],%[n]), %%ymm2\n\t"
+			"vmovdqu -32(%[s],%[n]), %%ymm3\n\t"
+			"vmovdqu %%ymm0, (%[d])\n\t"
+			"vmovdqu %%ymm1, 32(%[d])\n\t"
+			"vmovdqu %%ymm2, -64(%[d],%[n])\n\t"
+			"vmovdqu %%ymm3, -32(%[d],%[n])\n\t"
+			"vzeroupper"
+			: : [d] "r"(d), [s] "r"(s), [n] "r"(n)
+			: "xmm0", "xmm1", "xmm2", "xmm3", "memory");
+	else
+		__asm__ volatile(
+			"vmovdqu (%[s]), %%ymm0\n\t"
+			"vmovdqu 32(%[s]), %%ymm1\n\t"
+			"vmovdqu 64(%[s]), %%ymm2\n\t"
+			"vmovdqu 96(%[s]), %%ymm3\n\t"
+			"vmovdqu -128(%[s],%[n]), %%ymm4\n\t"
+			"vmovdqu -96(%[s],%[n]), %%ymm5\n\t"
+			"vmovdqu -64(%[s],%[n]), %%ymm6\n\t"
+			"vmovdqu -32(%[s],%[n]), %%ymm7\n\t"
+			"vmovdqu %%ymm0, (%[d])\n\t"
+			"vmovdqu %%ymm1, 32(%[d])\n\t"
+			"vmovdqu %%ymm2, 64(%[d])\n\t"
+			"vmovdqu %%ymm3, 96(%[d])\n\t"
+			"vmovdqu %%ymm4, -128(%[d],%[n])\n\t"
+			"vmovdqu %%ymm5, -96(%[d],%[n])\n\t"
+			"vmovdqu %%ymm6, -64(%[d],%[n])\n\t"
+			"vmovdqu %%ymm7, -32(%[d],%[n])\n\t"
+			"vzeroupper"
+			: : [d] "r"(d), [s] "r"(s), [n] "r"(n)
+			: "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",
+			  "memory");
+	return true;
+}
+#else
+static inline bool copy_le256(void *d, const void *s, size_t n)
+{
+	(void)d, (void)s, (void)n;
+	return false;
+}
+#endif
+
 EXPORT void *memcpy(void *restrict d, const void *restrict s, size_t n)
 {
+	if (n > 32 && n <= 256 && copy_le256(d, s, n))
+		return d;
 	if (likely(n <= 64)) {
 		copy_le64(d, s, n);
 		return d;
@@ -136,6 +210,8 @@ EXPORT void *memcpy(void *restrict d, const void *restrict s, size_t n)
 
 EXPORT void *memmove(void *d, const void *s, size_t n)
 {
+	if (n > 32 && n <= 256 && copy_le256(d, s, n))
+		return d;
 	if (likely(n <= 64)) {
 		copy_le64(d, s, n);
 		return d;

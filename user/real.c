@@ -46,6 +46,12 @@ static void real_init_once(void)
 	LOOKUP(madvise);
 	LOOKUP(_Fork);
 	LOOKUP(sigaction);
+#if defined(__x86_64__)
+	/* libgcc's CPU model is filled by its own constructor, which may not
+	 * have run yet; its check includes the OS's XSAVE state (XCR0). */
+	__builtin_cpu_init();
+	zio_have_avx2 = __builtin_cpu_supports("avx2");
+#endif
 }
 
 ZIO_HIDDEN void zio_real_init(void)

@@ -99,6 +99,8 @@ struct zio_real {
 	int (*sigaction)(int, const struct sigaction *, struct sigaction *);
 };
 extern struct zio_real zio_real;
+/* 32-byte copies of 65-256 bytes in the memcpy interposer (x86-64) */
+extern bool zio_have_avx2;
 /* Resolve the table once (idempotent, thread-safe). */
 void zio_real_init(void);
 /* Copy without any interposition: libc's memmove once known, else a loop. */

@@ -468,6 +468,59 @@ static void mode_touchall(void)
 	CHECK(sum == want, "checksum");
 }
 
+/*
+ * Every length 0-300 at several alignments, memcpy, and memmove with
+ * every overlap distance up to 70 bytes either way: the runtime copies
+ * small lengths itself (not through libc), so check them against a
+ * byte loop.  Calls go through volatile pointers so the compiler cannot
+ * expand them inline.
+ */
+static void *(*volatile small_cpy)(void *, const void *, size_t) = memcpy;
+static void *(*volatile small_move)(void *, const void *, size_t) = memmove;
+
+static void small_exhaustive(void)
+{
+	static unsigned char buf[1024], ref[1024];
+	volatile unsigned char *vref = ref;
+
+	for (size_t len = 0; len <= 300; len++) {
+		for (int so = 0; so < 4; so++)
+			for (int d = -70; d <= 70; d++) {
+				size_t src = 200 + (size_t)so * 7, dst = (size_t)((long)src + d);
+
+				for (size_t i = 0; i < sizeof(buf); i++)
+					buf[i] = ref[i] = (unsigned char)(i * 37 + len);
+				/* reference: memmove semantics, byte by byte */
+				if (dst < src)
+					for (size_t i = 0; i < len; i++)
+						vref[dst + i] = vref[src + i];
+				else
+					for (size_t i = len; i-- > 0;)
+						vref[dst + i] = vref[src + i];
+				CHECK(small_move(buf + dst, buf + src, len) == buf + dst,
+				      "memmove return value");
+				if (memcmp(buf, ref, sizeof(buf))) {
+					fprintf(stderr, "zt: memmove len %zu src %zu dst %zu wrong\n",
+						len, src, dst);
+					exit(1);
+				}
+				if ((size_t)labs(d) < len)
+					continue;
+				for (size_t i = 0; i < sizeof(buf); i++)
+					buf[i] = ref[i] = (unsigned char)(i * 13 + len);
+				for (size_t i = 0; i < len; i++)
+					vref[dst + i] = vref[src + i];
+				CHECK(small_cpy(buf + dst, buf + src, len) == buf + dst,
+				      "memcpy return value");
+				if (memcmp(buf, ref, sizeof(buf))) {
+					fprintf(stderr, "zt: memcpy len %zu src %zu dst %zu wrong\n",
+						len, src, dst);
+					exit(1);
+				}
+			}
+	}
+}
+
 /* Copies below the threshold and of non-IO data are never elided. */
 static void mode_small(void)
 {
@@ -480,6 +533,7 @@ static void mode_small(void)
 	fill_pat(plain, n, 81);
 	memcpy(a, plain, n);
 	expect(a, n, 81, 0, "copy of non-IO data");
+	small_exhaustive();
 }
 
 static const struct {
