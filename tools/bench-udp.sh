@@ -12,13 +12,23 @@
 # first rotates), so noise from a shared machine hits both alike; the
 # table shows medians.
 #
+# Placement: by default the server runs on CPU 0 and the load generator
+# on CPU 1 (taskset), for both variants alike, as a client on another
+# machine would.  Left to the scheduler on a 2-CPU machine, some runs put
+# both on one CPU and pps halves for reasons of scheduling, not IO (the
+# server preempts the client at every wakeup and the two ping-pong one
+# datagram at a time), which made the medians bimodal.  BENCH_PIN=none
+# restores that; BENCH_PIN="S L" picks other CPUs.  On veth the receive
+# side's XDP work (copy mode) runs in softirq on the *sender's* CPU, i.e.
+# the load generator's: see docs/xdp.md.
+#
 # stdout: a table, then per case one line
 #   udp size=S copies=K kernel_pps=X zio_pps=Y ratio=Y/X
 # BUILD_DIR/bench/udp.tsv: the same as tab-separated columns.
 #
 # Env (defaults): BENCH_SIZES="1024 8192 32768 61440" BENCH_COPIES="0 2"
 #   BENCH_RUNS=5 BENCH_DURATION=2 BENCH_WINDOW=8 BENCH_ZIO_ARGS="--threshold 16K"
-#   BENCH_NETNS_ID=250
+#   BENCH_NETNS_ID=250 BENCH_PIN="0 1" (1-CPU machines: none)
 set -eu
 
 usage() { echo "usage: $0 BUILD_DIR" >&2; exit 2; }
@@ -35,6 +45,14 @@ WINDOW=${BENCH_WINDOW:-8}
 read -r -a ZIO_ARGS <<<"${BENCH_ZIO_ARGS:---threshold 16K}"
 ID=${BENCH_NETNS_ID:-250}
 PORT=9000
+NCPU=$(getconf _NPROCESSORS_ONLN)
+PIN=${BENCH_PIN:-$([ "$NCPU" -ge 2 ] && echo "0 1" || echo none)}
+SPIN=() LPIN=()
+if [ "$PIN" != none ]; then
+	read -r pin_s pin_l <<<"$PIN"
+	[[ ${pin_s:-x} =~ ^[0-9]+$ && ${pin_l:-x} =~ ^[0-9]+$ ]] || { echo "bench-udp: BENCH_PIN='$PIN': want 'S L' or none" >&2; exit 1; }
+	SPIN=(taskset -c "$pin_s") LPIN=(taskset -c "$pin_l")
+fi
 
 die() { echo "bench-udp: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces, XDP)"
@@ -61,7 +79,7 @@ trap 'exit 130' INT TERM HUP
 server() {
 	local cmd=("$UDPECHO" server --port "$PORT" --copies "$2") _
 	[ "$1" = zio ] && cmd=("$RUN" --stats "${ZIO_ARGS[@]}" --xdp "$IF_A" --xdp-ports "$PORT" -- "${cmd[@]}")
-	ip netns exec "$NS_A" "${cmd[@]}" >"$tmp/srv.out" 2>"$tmp/srv.err" &
+	ip netns exec "$NS_A" ${SPIN[@]+"${SPIN[@]}"} "${cmd[@]}" >"$tmp/srv.out" 2>"$tmp/srv.err" &
 	spid=$!
 	for _ in $(seq 100); do
 		grep -q '^listening' "$tmp/srv.out" 2>/dev/null && return 0
@@ -80,7 +98,7 @@ stop() {
 # load SIZE — one verified load run against the server; prints its pps.
 load() {
 	local rc=0 pps
-	ip netns exec "$NS_B" "$UDPECHO" load --addr "$IP4_A" --port "$PORT" --size "$1" \
+	ip netns exec "$NS_B" ${LPIN[@]+"${LPIN[@]}"} "$UDPECHO" load --addr "$IP4_A" --port "$PORT" --size "$1" \
 		--duration "$DURATION" --window "$WINDOW" >"$tmp/load.out" 2>"$tmp/load.err" || rc=$?
 	[ "$rc" -eq 0 ] || { sed 's/^/  | /' "$tmp/load.err" >&2; die "VERIFICATION FAILED or load error (size $1)"; }
 	pps=$(sed -n 's/^udpecho-load: .* pps=\([0-9.]*\) .*/\1/p' "$tmp/load.out")
@@ -99,7 +117,7 @@ stat_field() { sed -n "s/^zio: pid=.* $2=\([^ ]*\).*/\1/p" "$1" | tail -n1; }
 mkdir -p "$BUILD/bench"
 printf 'size\tcopies\truns\tduration\twindow\tkernel_pps\tzio_pps\tratio\txdp_mode\telided_copies\txdp_copied_bytes\txdp_fallback\n' >"$tmp/udp.tsv"
 rows=() lines=() mode=
-echo "bench-udp: sizes=[$SIZES] copies=[$COPIES] runs=$RUNS duration=${DURATION}s window=$WINDOW zio=[${ZIO_ARGS[*]}]" >&2
+echo "bench-udp: sizes=[$SIZES] copies=[$COPIES] runs=$RUNS duration=${DURATION}s window=$WINDOW zio=[${ZIO_ARGS[*]}] pin=[$PIN]" >&2
 for size in $SIZES; do
 	for k in $COPIES; do
 		kern=() zio=()

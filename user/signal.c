@@ -29,6 +29,9 @@ static struct sigaction prog_sa[NSIGS];
 static _Atomic bool wrapped[NSIGS];
 
 ZIO_HIDDEN __thread int zio_lock_depth __attribute__((tls_model("initial-exec")));
+/* Program handlers run on this thread (a waiter that spins in user space
+ * tells from it that a blocking call would have been interrupted). */
+ZIO_HIDDEN __thread uint32_t zio_sig_seq __attribute__((tls_model("initial-exec")));
 
 struct pending {
 	int sig;
@@ -50,6 +53,7 @@ static void invoke(int sig, siginfo_t *info, void *uc)
 {
 	struct sigaction sa = prog_sa[sig];
 
+	zio_sig_seq++;
 	/* SA_RESETHAND: the kernel reset the disposition as it delivered */
 	if (sa.sa_flags & SA_RESETHAND) {
 		prog_sa[sig].sa_handler = SIG_DFL;

@@ -57,6 +57,7 @@
 #define XS_MAX_RUNS   8
 #define XS_MAX_QUEUES 64
 #define XS_MAX_SOCKS  64
+#define XS_SPIN_NS_DEFAULT 50000u   /* ZIO_XDP_SPIN_US */
 #define XS_MAX_FD     65536
 #define IF_NAMESIZE_  16
 
@@ -121,7 +122,8 @@ struct xs_sock {
 	struct xs_dgram *head, *tail;
 	uint32_t count;
 	uint32_t kernel_turn;       /* look at the kernel socket now and then */
-	int nonblock_cache;
+	int nonblock_cache;         /* last F_GETFL answer: 0 unknown, 1 blocking, 2 not;
+				     * a hint only (spin before asking again) */
 };
 
 struct xs_state {
@@ -157,13 +159,14 @@ struct xs_state {
 	uint32_t ip_id;
 	bool csum;                  /* compute UDP checksums (else IPv4: 0) */
 	bool txmd;                  /* TX metadata: checksum offload */
+	uint32_t spin_ns;           /* busy-poll budget before a blocking wait */
 };
 
 extern struct xs_state xs;
 
 struct xs_stats {
 	_Atomic uint64_t rx, rx_kernel, tx, tx_kernel, fallback, copied_bytes, aliased_bytes,
-		evicted, dropped, held, held_max, tx_desc_umem, tx_desc_copy;
+		evicted, dropped, held, held_max, tx_desc_umem, tx_desc_copy, spin_hit, spin_miss;
 };
 extern struct xs_stats xs_stats;
 #define XS_STAT_ADD(f, v) atomic_fetch_add_explicit(&xs_stats.f, (v), memory_order_relaxed)

@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,6 +172,10 @@ static void config_once(void)
 		xs.ring = ZIO_XDP_DEFAULT_RING;
 	v = getenv("ZIO_XDP_CSUM");
 	xs.csum = !v || strcmp(v, "0");
+	v = getenv("ZIO_XDP_SPIN_US");
+	xs.spin_ns = v ? (uint32_t)strtoul(v, NULL, 10) * 1000u : XS_SPIN_NS_DEFAULT;
+	if (xs.spin_ns > 10000000u)
+		xs.spin_ns = 10000000u;
 	zio_snprintf(buf, sizeof(buf), "%s", getenv(ZIO_ENV_XDP_QUEUES) ?: "");
 	for (tok = strtok_r(buf, ",", &save); tok && xs.nq < XS_MAX_QUEUES;
 	     tok = strtok_r(NULL, ",", &save))
@@ -404,6 +409,59 @@ static int rcvtimeo_ms(int fd)
 	return (int)(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
 }
 
+static bool rings_have_rx(void)
+{
+	for (int i = 0; i < xs.nq; i++) {
+		struct xs_ring *r = &xs.q[i].rx;
+
+		/* a hint, read without the lock: we own the consumer index */
+		if (__atomic_load_n(r->producer, __ATOMIC_ACQUIRE) !=
+		    __atomic_load_n(r->consumer, __ATOMIC_RELAXED))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Busy-poll the rx rings before a blocking wait, for at most xs.spin_ns
+ * (ZIO_XDP_SPIN_US, 0: off), offering the CPU (sched_yield) between
+ * looks.  A receive that finds the rings empty otherwise costs F_GETFL,
+ * SO_RCVTIMEO and a poll, and when it sleeps a wakeup that the sender's
+ * CPU pays for (in copy mode on veth that is where the XDP receive runs);
+ * the next datagram of a busy peer is usually microseconds away.  When
+ * the peer shares our CPU the spin finds nothing (the scheduler keeps
+ * picking us), so: after 4 fruitless spins in a row, only one wait in 64
+ * spins, until a spin finds data again.
+ * 1 when a ring has something, -EINTR when a handler of the program ran
+ * meanwhile (a blocking call would have been interrupted), else 0.
+ */
+static int spin_rx(void)
+{
+	static _Atomic uint32_t fails, waits;
+	uint32_t f = atomic_load_explicit(&fails, memory_order_relaxed), seq = zio_sig_seq;
+	uint64_t end;
+
+	if (!xs.spin_ns)
+		return 0;
+	if (f >= 4 && (atomic_fetch_add_explicit(&waits, 1, memory_order_relaxed) & 63))
+		return 0;
+	end = zio_now_ns() + xs.spin_ns;
+	do {
+		if (zio_sig_seq != seq)
+			return -EINTR;
+		if (rings_have_rx()) {
+			atomic_store_explicit(&fails, 0, memory_order_relaxed);
+			XS_STAT_ADD(spin_hit, 1);
+			return 1;
+		}
+		sched_yield();
+	} while (zio_now_ns() < end);
+	if (f < 4)
+		atomic_store_explicit(&fails, f + 1, memory_order_relaxed);
+	XS_STAT_ADD(spin_miss, 1);
+	return rings_have_rx();
+}
+
 /* Wait until fd or a ring may have something.  1 when the kernel socket
  * is readable, 0 when only a ring is, -errno. */
 static int wait_in(int fd, int timeout_ms)
@@ -426,7 +484,7 @@ static ssize_t recv_one(int fd, struct msghdr *msg, int flags, uintptr_t site)
 {
 	uint64_t deadline = 0;
 	int timeo = -2, nonblock = -1;
-	bool kernel_ready = false;
+	bool kernel_ready = false, spun = false;
 
 	for (;;) {
 		struct xs_sock *s;
@@ -448,8 +506,41 @@ static ssize_t recv_one(int fd, struct msghdr *msg, int flags, uintptr_t site)
 		 * not starve the datagrams the XDP program passed.  A blocking
 		 * socket with an empty ring asks poll instead (below), which
 		 * watches the kernel socket too: one system call, not two. */
-		if (nonblock < 0 && !d)
+		if (nonblock < 0 && !d && !kernel_ready && !spun && !(flags & MSG_DONTWAIT) &&
+		    s->nonblock_cache == 1) {
+			/* Blocking last time we asked: look at the rings for a
+			 * while before paying for F_GETFL, getsockopt and poll.
+			 * Should the program have made the socket non-blocking
+			 * since, the spin is bounded and what it finds is a
+			 * valid answer to a non-blocking receive too. */
+			xs_unlock();
+			spun = true;
+			err = spin_rx();
+			if (err > 0)
+				continue;
+			if (err < 0) {
+				/* as the kernel: EINTR unless restarted, and always
+				 * with a receive timeout */
+				if (timeo == -2)
+					timeo = rcvtimeo_ms(fd);
+				if (timeo >= 0 || !zio_all_handlers_restart())
+					return -EINTR;
+			}
+			xs_lock();
+			s = sock_of(fd);
+			if (!s) {
+				xs_unlock();
+				return -ENOTSOCK - 1000;
+			}
+			if (!s->head)
+				pull_all();
+			d = s->head;
+		}
+		if (nonblock < 0 && !d) {
 			nonblock = (flags & MSG_DONTWAIT) || (XR(fcntl)(fd, F_GETFL) & O_NONBLOCK);
+			if (!(flags & MSG_DONTWAIT))
+				s->nonblock_cache = nonblock ? 2 : 1;
+		}
 		try_kernel = (!d && (nonblock > 0 || kernel_ready)) ||
 			     (d && (++s->kernel_turn & 15) == 0);
 		kernel_ready = false;
@@ -1247,10 +1338,10 @@ ZIO_HIDDEN int zio_xsk_stats(char *buf, size_t len)
 			 " xdp_mode=%s-%s xdp_csum=%s xdp_rx=%llu xdp_tx=%llu xdp_fallback=%llu "
 			 "frames_held_max=%llu xdp_rx_kernel=%llu xdp_copied_bytes=%llu "
 			 "xdp_aliased_bytes=%llu xdp_tx_desc_umem=%llu xdp_evicted=%llu "
-			 "xdp_dropped=%llu",
+			 "xdp_dropped=%llu xdp_spin_hit=%llu xdp_spin_miss=%llu",
 			 xs.mode, xs.zerocopy ? "zc" : "copy", xs.txmd ? "offload" : "sw", X(rx), X(tx), X(fallback),
 			 X(held_max), X(rx_kernel), X(copied_bytes), X(aliased_bytes),
-			 X(tx_desc_umem), X(evicted), X(dropped));
+			 X(tx_desc_umem), X(evicted), X(dropped), X(spin_hit), X(spin_miss));
 #undef X
 	if (xs.cnt_map >= 0) {
 		static uint64_t v[1024];

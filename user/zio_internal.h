@@ -417,6 +417,7 @@ void zio_fork_child(void);
 /* Would a blocking call interrupted by a signal be restarted?  True only
  * if every handled signal has SA_RESTART (we cannot tell which fired). */
 bool zio_all_handlers_restart(void);
+extern __thread uint32_t zio_sig_seq;
 
 /* output kinds */
 enum { ZIO_OUT_SEND, ZIO_OUT_SENDTO, ZIO_OUT_SENDMSG, ZIO_OUT_WRITE, ZIO_OUT_WRITEV,

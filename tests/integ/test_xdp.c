@@ -205,6 +205,23 @@ Test(xdp, ipv4_select_read)
 	echo_case(ip4_a, "select", "read");
 }
 
+/* A signal that lands while a blocking receive busy-polls the rings
+ * interrupts it (EINTR), as it would a kernel socket's wait. */
+Test(xdp, signal_during_the_receive_spin_gives_eintr)
+{
+	char prog[512];
+	struct run r;
+
+	need_xdp();
+	path_in_build(prog, sizeof(prog), "tests/progs/xsk_eintr");
+	/* spin 10 ms, timer 3 ms: receives 2 and 3 are in the spin then */
+	RUN(&r, 30, "ip", "netns", "exec", ns_a, "env", "ZIO_XDP_SPIN_US=10000", zio_run,
+	    "--stats", "--xdp", if_a, "--xdp-ports", "9000", "--", prog, "9000", "3000");
+	cr_assert_eq(r.status, 0, "out: %s err: %s", r.out, r.err);
+	cr_assert(strstr(r.out, "eintr=3"), "%s", r.out);
+	cr_assert_lt(stat_of(r.err, "xdp_spin_miss"), 1, "the spin ran to its end: %s", r.err);
+}
+
 /* Page-multiple payloads into page-aligned buffers: every payload byte
  * stays in its UMEM frame from receive to transmit. */
 Test(xdp, large_datagrams_copy_no_payload_byte)
