@@ -273,7 +273,7 @@ static bool first_alias_pays(const struct run *runs, int nr, uintptr_t d, size_t
 	if (!o || !pages)
 		return true;
 	aliased = alias_pages_in(lo, hi);
-	if (aliased < pages) {
+	if (aliased < pages && !zio_policy_present_hint(site, pages - aliased, &present)) {
 		unsigned char vec[256];
 
 		for (uintptr_t p = lo; p < hi; p += sizeof(vec) * ZIO_PAGE) {
@@ -284,6 +284,9 @@ static bool first_alias_pays(const struct run *runs, int nr, uintptr_t d, size_t
 			for (size_t i = 0; i < (e - p) / ZIO_PAGE; i++)
 				present += vec[i] & 1;
 		}
+		/* aliases read as absent: count the other pages only */
+		present = present > pages - aliased ? pages - aliased : present;
+		zio_policy_present_seen(site, pages - aliased, present);
 	}
 	return zio_policy_first_alias(o->in_site, site, pages, present, aliased);
 }

@@ -430,6 +430,11 @@ bool zio_policy_allow(uintptr_t site, uint64_t bytes);
  * aliased: of those, aliases now (absent, but populated for a copy). */
 bool zio_policy_first_alias(uintptr_t in_site, uintptr_t copy_site, uint64_t pages,
 			    uint64_t present, uint64_t aliased);
+/* The populated pages of a copy destination of site: a recent mincore
+ * answer scaled to pages (false: ask mincore and report it with
+ * zio_policy_present_seen). */
+bool zio_policy_present_hint(uintptr_t site, uint64_t pages, uint64_t *present);
+void zio_policy_present_seen(uintptr_t site, uint64_t pages, uint64_t present);
 /* An alias made at site ended: freed/unmapped, or copied over again. */
 void zio_policy_alias_end(uintptr_t site, uint64_t pages, bool released);
 /* An original stops being one (overwritten, released, retired). */
