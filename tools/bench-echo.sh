@@ -39,6 +39,18 @@ CONNS=${BENCH_CONNS:-4}
 RUNS=${BENCH_RUNS:-5}
 DURATION=${BENCH_DURATION:-2}
 read -r -a ZIO_ARGS <<<"${BENCH_ZIO_ARGS:-}"
+# Server on one CPU, client on another, for every variant alike: left to
+# the scheduler, runs that put both on one CPU made medians bimodal.
+# BENCH_PIN=none leaves placement to the scheduler; "S C" picks CPUs.
+NCPU=$(nproc)
+PIN=${BENCH_PIN:-$([ "$NCPU" -ge 2 ] && echo "0 1" || echo none)}
+SPIN=() CPIN=()
+if [ "$PIN" != none ]; then
+	read -r pin_s pin_c <<<"$PIN"
+	[[ ${pin_s:-x} =~ ^[0-9]+$ && ${pin_c:-x} =~ ^[0-9]+$ ]] ||
+		{ echo "bench-echo: BENCH_PIN='$PIN': want 'S C' or none" >&2; exit 1; }
+	SPIN=(taskset -c "$pin_s") CPIN=(taskset -c "$pin_c")
+fi
 VARIANTS=(plain off zio)
 
 die() { echo "bench-echo: $*" >&2; exit 1; }
@@ -106,7 +118,7 @@ start_server() {
 	# the previous server's port meanwhile.
 	: >"$tmp/$v.out"
 	: >"$tmp/$v.err"
-	"${cmd[@]}" >"$tmp/$v.out" 2>"$tmp/$v.err" &
+	"${SPIN[@]}" "${cmd[@]}" >"$tmp/$v.out" 2>"$tmp/$v.err" &
 	pid[$v]=$!
 }
 
@@ -149,7 +161,7 @@ stop_server() {
 # run_client VARIANT — one verified client run; prints its rps.
 run_client() {
 	local v=$1 rc=0 rps
-	"$ECHO" client --port "${port[$v]}" --size "$SIZE" --conns "$CONNS" \
+	"${CPIN[@]}" "$ECHO" client --port "${port[$v]}" --size "$SIZE" --conns "$CONNS" \
 		--duration "$DURATION" --verify sample \
 		>"$tmp/client.out" 2>"$tmp/client.err" || rc=$?
 	if [ "$rc" -ne 0 ]; then
