@@ -20,6 +20,8 @@
 #   BENCH_MODES="pooled fresh"  BENCH_COPIES="0 1 2 3 4"  BENCH_SIZE=524288
 #   BENCH_THREADS=1  BENCH_TOUCH=0  BENCH_CONNS=4  BENCH_RUNS=5
 #   BENCH_DURATION=2 (seconds per client run)
+#   BENCH_PIN="0 1" (server CPU, client CPU; none: unpinned; default none
+#   with 1 CPU or BENCH_THREADS > 1)
 #   BENCH_ZIO_ARGS="" (extra zio-run flags for the zio variant, e.g.
 #   "--threshold 128K")
 set -eu
@@ -43,7 +45,9 @@ read -r -a ZIO_ARGS <<<"${BENCH_ZIO_ARGS:-}"
 # the scheduler, runs that put both on one CPU made medians bimodal.
 # BENCH_PIN=none leaves placement to the scheduler; "S C" picks CPUs.
 NCPU=$(nproc)
-PIN=${BENCH_PIN:-$([ "$NCPU" -ge 2 ] && echo "0 1" || echo none)}
+# (A multi-threaded server is left unpinned unless asked: one CPU for
+# its threads would make the threads sweep meaningless.)
+PIN=${BENCH_PIN:-$([ "$NCPU" -ge 2 ] && [ "${BENCH_THREADS:-1}" = 1 ] && echo "0 1" || echo none)}
 SPIN=() CPIN=()
 if [ "$PIN" != none ]; then
 	read -r pin_s pin_c <<<"$PIN"
