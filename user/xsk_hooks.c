@@ -173,9 +173,22 @@ static void config_once(void)
 	v = getenv("ZIO_XDP_CSUM");
 	xs.csum = !v || strcmp(v, "0");
 	v = getenv("ZIO_XDP_SPIN_US");
-	xs.spin_ns = v ? (uint32_t)strtoul(v, NULL, 10) * 1000u : XS_SPIN_NS_DEFAULT;
-	if (xs.spin_ns > 10000000u)
-		xs.spin_ns = 10000000u;
+	xs.spin_ns = XS_SPIN_NS_DEFAULT;
+	if (v) {
+		int saved = errno, bad;
+		char *end;
+		unsigned long us;
+
+		errno = 0;
+		us = strtoul(v, &end, 10);
+		bad = errno || end == v || *end || *v == '-' || us > 10000;
+		errno = saved; /* the program's errno is not ours to change */
+		if (bad)
+			pr_warn("invalid ZIO_XDP_SPIN_US='%.40s' (expected 0-10000 us): using %u",
+				v, XS_SPIN_NS_DEFAULT / 1000u);
+		else
+			xs.spin_ns = (uint32_t)us * 1000u;
+	}
 	zio_snprintf(buf, sizeof(buf), "%s", getenv(ZIO_ENV_XDP_QUEUES) ?: "");
 	for (tok = strtok_r(buf, ",", &save); tok && xs.nq < XS_MAX_QUEUES;
 	     tok = strtok_r(NULL, ",", &save))

@@ -222,6 +222,23 @@ Test(xdp, signal_during_the_receive_spin_gives_eintr)
 	cr_assert_lt(stat_of(r.err, "xdp_spin_miss"), 1, "the spin ran to its end: %s", r.err);
 }
 
+/* A bad ZIO_XDP_SPIN_US is named in one warning and the default used:
+ * the spin still runs (and the program still gets its EINTRs). */
+Test(xdp, bad_spin_value_warns_and_uses_the_default)
+{
+	char prog[512];
+	struct run r;
+
+	need_xdp();
+	path_in_build(prog, sizeof(prog), "tests/progs/xsk_eintr");
+	RUN(&r, 30, "ip", "netns", "exec", ns_a, "env", "ZIO_XDP_SPIN_US=12ms", zio_run,
+	    "--stats", "--xdp", if_a, "--xdp-ports", "9000", "--", prog, "9000", "3000");
+	cr_assert_eq(r.status, 0, "out: %s err: %s", r.out, r.err);
+	cr_assert(strstr(r.err, "invalid ZIO_XDP_SPIN_US='12ms' (expected 0-10000 us): using 50"),
+		  "%s", r.err);
+	cr_assert(strstr(r.out, "eintr=3"), "%s", r.out);
+}
+
 /* Page-multiple payloads into page-aligned buffers: every payload byte
  * stays in its UMEM frame from receive to transmit. */
 Test(xdp, large_datagrams_copy_no_payload_byte)
