@@ -18,7 +18,10 @@
  *    original, and how often originals retire are learned per input site
  *    and weighed with the cost constants measured by tools/microbench
  *    (ns per page).  Declined sites are still explored one original in
- *    EXPLORE, so the estimate follows the program.
+ *    EXPLORE, so the estimate follows the program; an explore that
+ *    leaves the site declined doubles that interval (up to EXPLORE_MAX:
+ *    an explored original costs its write protection and, when the
+ *    program receives into it again, a fault), one that pays resets it.
  */
 #include "zio_internal.h"
 #include "probes.h"
@@ -53,12 +56,15 @@ static struct site sites[SITES];
 #define NS_ORIGIN_FIXED  2000
 #define NS_ALIAS_FIXED   1000
 #define EXPLORE            64
+#define EXPLORE_MAX      4096
 #define NS_FAULT         9000   /* one fault round trip (tools/copycost) */
 #define NS_FILL           800   /* UFFDIO_COPY of one page */
 
 struct insite {
 	uintptr_t ip;
 	uint32_t samples, since_explore;
+	uint32_t explore_every;  /* 0: EXPLORE */
+	bool explored;           /* an explore ran since the last decision */
 	double k, retire;      /* EWMA of copies per original, retire rate */
 };
 
@@ -165,8 +171,11 @@ ZIO_HIDDEN bool zio_policy_first_alias(uintptr_t in_site, uintptr_t copy_site, u
 	zio_index_origin_end = origin_end_cb;
 	if (!zio_opt.adaptive || !(s = in_lookup(in_site)) || s->samples < 4)
 		return true;
-	if (++s->since_explore >= EXPLORE) {
+	if (!s->explore_every)
+		s->explore_every = EXPLORE;
+	if (++s->since_explore >= s->explore_every) {
 		s->since_explore = 0;
+		s->explored = true;
 		ZIO_STAT_ADD(policy_explores, 1);
 		return true;
 	}
@@ -187,8 +196,16 @@ ZIO_HIDDEN bool zio_policy_first_alias(uintptr_t in_site, uintptr_t copy_site, u
 	 * populated pages back, every time.  A reused buffer pays the move
 	 * once and stays an alias: amortised. */
 	if (s->k * save > cost + s->k * (NS_ALIAS_FIXED + (double)pages * NS_ALIAS +
-					 (double)present * 2 * NS_MOVE * release))
+					 (double)present * 2 * NS_MOVE * release)) {
+		s->explore_every = EXPLORE;
+		s->explored = false;
 		return true;
+	}
+	if (s->explored) {
+		s->explored = false;
+		if (s->explore_every < EXPLORE_MAX)
+			s->explore_every *= 2;
+	}
 	pr_debug("policy: declined first alias (site %#lx: k=%.2f retire=%.2f, %llu pages: "
 		 "%llu present %llu aliased)", (unsigned long)in_site, s->k, s->retire,
 		 (unsigned long long)pages, (unsigned long long)present,
