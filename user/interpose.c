@@ -189,7 +189,7 @@ static inline bool copy_le256(void *d, const void *s, size_t n)
 }
 #endif
 
-EXPORT void *memcpy(void *restrict d, const void *restrict s, size_t n)
+EXPORT __attribute__((aligned(64))) void *memcpy(void *restrict d, const void *restrict s, size_t n)
 {
 	if (n > 32 && n <= 256 && copy_le256(d, s, n))
 		return d;
@@ -208,7 +208,7 @@ EXPORT void *memcpy(void *restrict d, const void *restrict s, size_t n)
 	return zio_copy(d, s, n, false, SITE);
 }
 
-EXPORT void *memmove(void *d, const void *s, size_t n)
+EXPORT __attribute__((aligned(64))) void *memmove(void *d, const void *s, size_t n)
 {
 	if (n > 32 && n <= 256 && copy_le256(d, s, n))
 		return d;
