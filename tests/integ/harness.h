@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <criterion/criterion.h>
+
 struct run {
 	int status;        /* exit status, or 128+signal, or -1 on timeout */
 	char out[1 << 16];
@@ -148,6 +150,24 @@ static inline char *path_in_build(char *buf, size_t n, const char *rel)
 {
 	snprintf(buf, n, "%s/%s", build_dir(), rel);
 	return buf;
+}
+
+/* Skip (one line) where userfaultfd with kernel faults is not available:
+ * zio-run then says so and runs the program with elision off. */
+static inline void need_uffd(void)
+{
+	static int avail = -1;
+
+	if (avail < 0) {
+		char zio_run[512];
+		struct run r;
+
+		path_in_build(zio_run, sizeof(zio_run), "zio-run");
+		RUN(&r, 20, zio_run, "--", "true");
+		avail = r.status == 0 && !strstr(r.err, "unavailable");
+	}
+	if (!avail)
+		cr_skip_test("userfaultfd with kernel-fault delivery unavailable here");
 }
 
 #endif

@@ -19,20 +19,6 @@ static void setup(void)
 	path_in_build(zt, sizeof(zt), "tests/progs/zt");
 }
 
-static void need_uffd(void)
-{
-	static int avail = -1;
-
-	if (avail < 0) {
-		struct run r;
-
-		RUN(&r, 20, zio_run, "--", "true");
-		avail = r.status == 0 && !strstr(r.err, "unavailable");
-	}
-	if (!avail)
-		cr_skip_test("userfaultfd with kernel-fault delivery unavailable here");
-}
-
 TestSuite(badinput, .init = setup, .timeout = 120);
 
 Test(badinput, every_failing_call_returns_and_sets_errno_as_without_zio)

@@ -26,20 +26,6 @@ static void setup(void)
 	path_in_build(zlimits, sizeof(zlimits), "tests/progs/zlimits");
 }
 
-static void need_uffd(void)
-{
-	static int avail = -1;
-
-	if (avail < 0) {
-		struct run r;
-
-		RUN(&r, 20, zio_run, "--", "true");
-		avail = r.status == 0 && !strstr(r.err, "unavailable");
-	}
-	if (!avail)
-		cr_skip_test("userfaultfd with kernel-fault delivery unavailable here");
-}
-
 TestSuite(faults, .init = setup, .timeout = 300);
 
 static const char *const zt_modes[] = { "relay", "touch", "store-orig", "memmove", "free",

@@ -35,20 +35,6 @@ static void teardown(void)
 		RUN(&r, 30, "rm", "-rf", tmpdir);
 }
 
-static void need_uffd(void)
-{
-	static int avail = -1;
-
-	if (avail < 0) {
-		struct run r;
-
-		RUN(&r, 20, zio_run, "--", "true");
-		avail = r.status == 0 && !strstr(r.err, "unavailable");
-	}
-	if (!avail)
-		cr_skip_test("userfaultfd with kernel-fault delivery unavailable here");
-}
-
 TestSuite(real, .init = setup, .fini = teardown, .timeout = 300);
 
 static bool have(const char *prog)

@@ -12,21 +12,6 @@
 
 static char zio_run[512], zt[512];
 
-/* Skip (one line) where userfaultfd with kernel faults is not available. */
-static void need_uffd(void)
-{
-	static int avail = -1;
-
-	if (avail < 0) {
-		struct run r;
-
-		RUN(&r, 20, zio_run, "--", "true");
-		avail = r.status == 0 && !strstr(r.err, "unavailable");
-	}
-	if (!avail)
-		cr_skip_test("userfaultfd with kernel-fault delivery unavailable here");
-}
-
 static void setup(void)
 {
 	path_in_build(zio_run, sizeof(zio_run), "zio-run");

@@ -18,20 +18,6 @@ static void setup(void)
 	path_in_build(zearly, sizeof(zearly), "tests/progs/zearly");
 }
 
-static void need_uffd(void)
-{
-	static int avail = -1;
-
-	if (avail < 0) {
-		struct run r;
-
-		RUN(&r, 20, zio_run, "--", "true");
-		avail = r.status == 0 && !strstr(r.err, "unavailable");
-	}
-	if (!avail)
-		cr_skip_test("userfaultfd with kernel-fault delivery unavailable here");
-}
-
 TestSuite(stress, .init = setup, .timeout = 120);
 
 /* Run zstress MODE under zio --stats (with extra env entries); check its
