@@ -29,71 +29,7 @@ static const char *mode = "?";
 	fflush(stdout); _exit(1); } while (0)
 #define CHECK(c, ...) do { if (!(c)) FAIL(__VA_ARGS__); } while (0)
 
-static inline unsigned char pat(size_t i, unsigned seed)
-{
-	return (unsigned char)(i * 131 + seed * 7 + (i >> 12) * 29 + 1);
-}
-
-static long check_pat(const unsigned char *b, size_t n, unsigned seed, size_t off)
-{
-	for (size_t i = 0; i < n; i++)
-		if (b[i] != pat(i + off, seed))
-			return (long)i;
-	return -1;
-}
-
-struct feed {
-	int fd;
-	size_t len;
-	unsigned seed;
-};
-
-static void *feeder(void *arg)
-{
-	struct feed *f = arg;
-	unsigned char *b = malloc(f->len);
-	size_t o = 0;
-
-	for (size_t i = 0; i < f->len; i++)
-		b[i] = pat(i, f->seed);
-	while (o < f->len) {
-		ssize_t w = write(f->fd, b + o, f->len - o);
-
-		if (w <= 0)
-			break;
-		o += (size_t)w;
-	}
-	return NULL;
-}
-
-static void receive(void *buf, size_t len, unsigned seed)
-{
-	int sv[2];
-	pthread_t t;
-	struct feed f;
-	size_t o = 0;
-
-	CHECK(!socketpair(AF_UNIX, SOCK_STREAM, 0, sv), "socketpair: %s", strerror(errno));
-	f = (struct feed){ sv[0], len, seed };
-	CHECK(!pthread_create(&t, NULL, feeder, &f), "pthread_create");
-	while (o < len) {
-		ssize_t r = recv(sv[1], (char *)buf + o, len - o, 0);
-
-		CHECK(r > 0, "recv: %zd %s", r, strerror(errno));
-		o += (size_t)r;
-	}
-	pthread_join(t, NULL);
-	close(sv[0]);
-	close(sv[1]);
-}
-
-static void expect(const void *b, size_t n, unsigned seed, size_t off, const char *what)
-{
-	long bad = check_pat(b, n, seed, off);
-
-	CHECK(bad < 0, "%s: byte %ld is 0x%02x, expected 0x%02x", what, bad,
-	      ((const unsigned char *)b)[bad], pat((size_t)bad + off, seed));
-}
+#include "feed.h"
 
 /* ------------------------------------------------------------ early */
 

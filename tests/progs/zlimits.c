@@ -28,58 +28,7 @@ static const char *mode = "?";
 	printf("zlimits: %s FAIL ", mode); printf(__VA_ARGS__); printf("\n"); \
 	fflush(stdout); exit(1); } while (0)
 
-static inline unsigned char pat(size_t i, unsigned seed)
-{
-	return (unsigned char)(i * 131 + seed * 7 + (i >> 12) * 29 + 1);
-}
-
-struct feed {
-	int fd;
-	size_t len;
-	unsigned seed;
-};
-
-static void *feeder(void *arg)
-{
-	struct feed *f = arg;
-	unsigned char *b = malloc(f->len);
-	size_t o = 0;
-
-	for (size_t i = 0; i < f->len; i++)
-		b[i] = pat(i, f->seed);
-	while (o < f->len) {
-		ssize_t w = write(f->fd, b + o, f->len - o);
-
-		if (w <= 0)
-			break;
-		o += (size_t)w;
-	}
-	free(b);
-	return NULL;
-}
-
-static void receive(void *buf, size_t len, unsigned seed)
-{
-	int sv[2];
-	pthread_t t;
-	struct feed f;
-	size_t o = 0;
-
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
-		FAIL("socketpair: %s", strerror(errno));
-	f = (struct feed){ sv[0], len, seed };
-	pthread_create(&t, NULL, feeder, &f);
-	while (o < len) {
-		ssize_t r = recv(sv[1], (char *)buf + o, len - o, 0);
-
-		if (r <= 0)
-			FAIL("recv: %s", strerror(errno));
-		o += (size_t)r;
-	}
-	pthread_join(t, NULL);
-	close(sv[0]);
-	close(sv[1]);
-}
+#include "feed.h"
 
 static void mode_vmas(size_t n)
 {
