@@ -162,8 +162,8 @@ ZIO_HIDDEN void zio_policy_present_seen(uintptr_t ip, uint64_t pages, uint64_t p
 ZIO_HIDDEN bool zio_policy_first_alias(uintptr_t in_site, uintptr_t copy_site, uint64_t pages,
 				       uint64_t present, uint64_t aliased)
 {
-	struct site *cs = lookup(copy_site);
 	double release = 0;
+	struct site *cs;
 	struct insite *s;
 	double save, cost;
 	uint64_t fresh;
@@ -181,7 +181,7 @@ ZIO_HIDDEN bool zio_policy_first_alias(uintptr_t in_site, uintptr_t copy_site, u
 	}
 	if (present + aliased > pages)
 		present = pages - aliased;
-	if (cs && cs->released + cs->reused > 0)
+	if ((cs = lookup(copy_site)) && cs->released + cs->reused > 0)
 		release = cs->released / (cs->released + cs->reused);
 	fresh = pages - present - aliased;
 	/* what one copy into such a destination costs the program */
