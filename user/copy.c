@@ -17,6 +17,10 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
 #include "zio_internal.h"
 #include "probes.h"
 
@@ -146,7 +150,9 @@ static uint64_t install_run(struct run *r, uintptr_t site, uint64_t now, bool ab
 	 * whole VMA its anon_vma before the split (the page is overwritten by
 	 * this copy anyway, and parked as spare below). */
 	if (!zio_extents_covers(&zio.registered, r->p0, r->p0 + ZIO_PAGE))
-		zio_real.madvise((void *)r->p0, ZIO_PAGE, 23 /* MADV_POPULATE_WRITE */);
+		/* best effort: should it fail, the mapping only keeps its old
+		 * VMA layout, and moves that cannot span it fall back */
+		(void)zio_real.madvise((void *)r->p0, ZIO_PAGE, MADV_POPULATE_WRITE);
 	err = zio_uffd_register(r->p0, r->p1);
 	if (err) {
 		zio_fallback(ZIO_FB_REGISTER);
