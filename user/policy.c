@@ -17,11 +17,15 @@
  *    So it pays when the original gets enough copies: k, the copies per
  *    original, and how often originals retire are learned per input site
  *    and weighed with the cost constants measured by tools/microbench
- *    (ns per page).  Declined sites are still explored one original in
+ *    (ns per page).  Declined sites are still explored one input in
  *    EXPLORE, so the estimate follows the program; an explore that
  *    leaves the site declined doubles that interval (up to EXPLORE_MAX:
  *    an explored original costs its write protection and, when the
  *    program receives into it again, a fault), one that pays resets it.
+ *    Between explores a declined site's inputs are not tracked at all:
+ *    an original nobody may alias only costs index work, and live
+ *    regions send every free, realloc and input through the index
+ *    (redis SET of 64 KiB values: 5% of the server's time).
  */
 #include "zio_internal.h"
 #include "probes.h"
@@ -65,6 +69,8 @@ struct insite {
 	uint32_t samples, since_explore;
 	uint32_t explore_every;  /* 0: EXPLORE */
 	bool explored;           /* an explore ran since the last decision */
+	bool declined;           /* the last decision declined: inputs untracked */
+	bool explore_next;       /* the input tracked for an explore came */
 	double k, retire;      /* EWMA of copies per original, retire rate */
 };
 
@@ -173,12 +179,6 @@ ZIO_HIDDEN bool zio_policy_first_alias(uintptr_t in_site, uintptr_t copy_site, u
 		return true;
 	if (!s->explore_every)
 		s->explore_every = EXPLORE;
-	if (++s->since_explore >= s->explore_every) {
-		s->since_explore = 0;
-		s->explored = true;
-		ZIO_STAT_ADD(policy_explores, 1);
-		return true;
-	}
 	if (present + aliased > pages)
 		present = pages - aliased;
 	if ((cs = lookup(copy_site)) && cs->released + cs->reused > 0)
@@ -198,20 +198,51 @@ ZIO_HIDDEN bool zio_policy_first_alias(uintptr_t in_site, uintptr_t copy_site, u
 	if (s->k * save > cost + s->k * (NS_ALIAS_FIXED + (double)pages * NS_ALIAS +
 					 (double)present * 2 * NS_MOVE * release)) {
 		s->explore_every = EXPLORE;
-		s->explored = false;
+		s->explored = s->declined = s->explore_next = false;
 		return true;
 	}
+	/* Declined.  An explore is due when the input tracked for it came
+	 * (zio_policy_track_input), or after explore_every declines while
+	 * the site's inputs are still tracked (copies of one original). */
 	if (s->explored) {
 		s->explored = false;
 		if (s->explore_every < EXPLORE_MAX)
 			s->explore_every *= 2;
 	}
+	if (s->explore_next || ++s->since_explore >= s->explore_every) {
+		s->since_explore = 0;
+		s->explore_next = false;
+		s->explored = true;
+		ZIO_STAT_ADD(policy_explores, 1);
+		return true;
+	}
+	s->declined = true;
 	pr_debug("policy: declined first alias (site %#lx: k=%.2f retire=%.2f, %llu pages: "
 		 "%llu present %llu aliased)", (unsigned long)in_site, s->k, s->retire,
 		 (unsigned long long)pages, (unsigned long long)present,
 		 (unsigned long long)aliased);
 	ZIO_STAT_ADD(policy_declined, 1);
 	return false;
+}
+
+/*
+ * Should an input at in_site become an original?  Not while the site is
+ * declined, except one input in explore_every: that one is tracked and
+ * its first alias is the explore.
+ */
+ZIO_HIDDEN bool zio_policy_track_input(uintptr_t in_site)
+{
+	struct insite *s;
+
+	if (!zio_opt.adaptive || !(s = in_lookup(in_site)) || !s->declined)
+		return true;
+	if (++s->since_explore < s->explore_every) {
+		ZIO_STAT_ADD(policy_untracked, 1);
+		return false;
+	}
+	s->since_explore = 0;
+	s->explore_next = true;
+	return true;
 }
 
 static struct site *lookup(uintptr_t ip)

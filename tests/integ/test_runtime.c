@@ -119,6 +119,21 @@ Test(runtime, a_program_that_touches_everything_is_still_correct)
 	cr_assert_gt(stat_of(r->err, "policy_skips"), 0, "%s", r->err);
 }
 
+Test(runtime, a_declined_input_site_is_not_tracked_but_explored)
+{
+	struct run *r = zt_zio("declined", NULL);
+	long tracked = stat_of(r->err, "inputs_tracked");
+
+	/* one copy per 16-page original into a populated buffer: not worth it */
+	cr_assert_gt(stat_of(r->err, "policy_declined"), 0, "%s", r->err);
+	/* so most inputs (600 messages, one or more recv each) are not tracked */
+	cr_assert_gt(stat_of(r->err, "policy_untracked"), 400, "%s", r->err);
+	cr_assert_lt(tracked, 60, "%s", r->err);
+	/* but one now and then is, and explored */
+	cr_assert_gt(stat_of(r->err, "policy_explores"), 0, "%s", r->err);
+	cr_assert_gt(stat_of(r->err, "elided_copies"), 0, "%s", r->err);
+}
+
 Test(runtime, small_and_non_io_copies_are_not_elided)
 {
 	struct run *r = zt_zio("small", NULL);

@@ -457,6 +457,27 @@ static void mode_small(void)
 	small_exhaustive();
 }
 
+/*
+ * One copy per receive of 64 KiB, from a pooled buffer into a pooled
+ * buffer: eliding costs more than the copy, so the adaptive policy
+ * declines the input site and stops tracking its inputs, exploring one
+ * now and then.  Every copy is checked, explored or not.
+ */
+static void mode_declined(void)
+{
+	const size_t n = 64 * KB;
+	const int rounds = 600;
+	unsigned char *in = xmalloc(n), *dst = xmalloc(n);
+
+	memset(in, 0, n);
+	memset(dst, 0, n);
+	for (int r = 0; r < rounds; r++) {
+		receive(in, n, (unsigned)r);
+		memcpy(dst, in, n);
+		expect(dst, n, (unsigned)r, 0, "copy");
+	}
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(void);
@@ -464,7 +485,7 @@ static const struct {
 	{ "relay", mode_relay }, { "touch", mode_touch }, { "store-orig", mode_store_orig },
 	{ "memmove", mode_memmove }, { "free", mode_free }, { "fork", mode_fork },
 	{ "threads", mode_threads }, { "kernel", mode_kernel }, { "touchall", mode_touchall },
-	{ "small", mode_small },
+	{ "small", mode_small }, { "declined", mode_declined },
 };
 
 int main(int argc, char **argv)
