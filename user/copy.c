@@ -260,23 +260,17 @@ static uint64_t alias_pages_in(uintptr_t a, uintptr_t b)
 }
 
 /*
- * Does making the first alias of an original pay?  (Later aliases of the
- * same original cost almost nothing.)  Asks the policy with the state of
- * the destination: populated, alias already, or fresh.
+ * Does making the first alias of an original received at in_site pay?
+ * (Later aliases of the same original cost almost nothing.)  Asks the
+ * policy with the state of the destination: populated, alias already, or
+ * fresh.
  */
-static bool first_alias_pays(const struct run *runs, int nr, uintptr_t d, size_t n,
-			     uintptr_t site)
+static bool first_alias_pays_site(uintptr_t in_site, uintptr_t d, size_t n, uintptr_t site)
 {
 	uintptr_t lo = pg_up(d), hi = pg_dn(d + n);
 	uint64_t pages = (hi - lo) / ZIO_PAGE, aliased, present = 0;
-	struct zio_origin *o = NULL;
 
-	for (int i = 0; i < nr; i++)
-		if (runs[i].o->kind == ZIO_ORIGIN_APP && !runs[i].o->ref_pages) {
-			o = runs[i].o;
-			break;
-		}
-	if (!o || !pages)
+	if (!pages)
 		return true;
 	aliased = alias_pages_in(lo, hi);
 	if (aliased < pages && !zio_policy_present_hint(site, pages - aliased, &present)) {
@@ -294,7 +288,36 @@ static bool first_alias_pays(const struct run *runs, int nr, uintptr_t d, size_t
 		present = present > pages - aliased ? pages - aliased : present;
 		zio_policy_present_seen(site, pages - aliased, present);
 	}
-	return zio_policy_first_alias(o->in_site, site, pages, present, aliased);
+	return zio_policy_first_alias(in_site, site, pages, present, aliased);
+}
+
+/* The same for the runs of a planned copy: is one a first alias? */
+static bool first_alias_pays(const struct run *runs, int nr, uintptr_t d, size_t n,
+			     uintptr_t site)
+{
+	for (int i = 0; i < nr; i++)
+		if (runs[i].o->kind == ZIO_ORIGIN_APP && !runs[i].o->ref_pages)
+			return first_alias_pays_site(runs[i].o->in_site, d, n, site);
+	return true;
+}
+
+/*
+ * A source that is no region may be input the policy only noted
+ * (zio_policy_track_input): if this copy would pay as the first alias
+ * of such an original, the source becomes one now.  Returns whether it
+ * did (the policy has then decided).
+ */
+static bool promote_noted(uintptr_t s, size_t n, uintptr_t d, uintptr_t site)
+{
+	uintptr_t in_site;
+
+	if (!atomic_load_explicit(&zio_lazy_live, memory_order_relaxed) ||
+	    !(in_site = zio_policy_noted_input(s, s + n)) ||
+	    !first_alias_pays_site(in_site, d, n, site) ||
+	    !zio_index_add_orig(&zio.ix, s, s + n, in_site, zio_now_ns()))
+		return false;
+	ZIO_STAT_ADD(policy_promoted, 1);
+	return true;
 }
 
 static void *plain_copy(void *dst, const void *src, size_t n, bool is_move)
@@ -323,7 +346,7 @@ static void *copy_impl(void *dst, const void *src, size_t n, bool is_move, uintp
 	struct span absent[MAX_RUNS];
 	int nseg, nr, npc = 0, npins = 0, saved = errno, nabsent = 0;
 	uint64_t alias_bytes, elided = 0, now;
-	bool overlap = !fixed && d < s + n && s < d + n;
+	bool overlap = !fixed && d < s + n && s < d + n, decided = false;
 	sigset_t old;
 
 	if (overlap || zio_ensure_ready())
@@ -337,9 +360,13 @@ static void *copy_impl(void *dst, const void *src, size_t n, bool is_move, uintp
 		nseg = 1;
 	} else {
 		nseg = zio_index_resolve(&zio.ix, s, n, segs, MAX_SEGS);
+		if (nseg == 1 && !segs[0].o && promote_noted(s, n, d, site)) {
+			nseg = zio_index_resolve(&zio.ix, s, n, segs, MAX_SEGS);
+			decided = true;
+		}
 	}
 	nr = nseg > 0 ? plan_runs(d, s, n, segs, nseg, runs, &alias_bytes) : 0;
-	if (nr && !first_alias_pays(runs, nr, d, n, site))
+	if (nr && !decided && !first_alias_pays(runs, nr, d, n, site))
 		nr = 0;
 	if (!nr || alias_bytes < ZIO_PAGE || !zio_policy_allow(site, alias_bytes) ||
 	    zio.ix.n_alias + (uint64_t)nr > zio_opt.max_aliases) {
@@ -348,6 +375,8 @@ static void *copy_impl(void *dst, const void *src, size_t n, bool is_move, uintp
 		/* A plain copy; what it overwrites must be made safe first. */
 		if (zio_region_first_overlap(&zio.ix, d, d + n))
 			zio_prepare_range(d, d + n, ZIO_PREP_OVERWRITE);
+		if (atomic_load_explicit(&zio_lazy_live, memory_order_relaxed))
+			zio_policy_forget_noted(d, d + n);
 		zio_unlock(&old);
 		goto plain;
 	}

@@ -78,7 +78,6 @@ ZIO_HIDDEN ssize_t zio_input(int fd, const struct iovec *iov, int iovcnt, uintpt
 	sigset_t old;
 	ssize_t ret;
 	uint64_t left;
-	bool track;
 
 	if (atomic_load_explicit(&zio_live_regions, memory_order_acquire)) {
 		bool any = false;
@@ -158,7 +157,6 @@ ZIO_HIDDEN ssize_t zio_input(int fd, const struct iovec *iov, int iovcnt, uintpt
 	}
 
 	zio_lock(&old);
-	track = zio_policy_track_input(site);
 	left = (uint64_t)ret;
 	for (int i = 0; i < iovcnt && left; i++) {
 		uintptr_t a = (uintptr_t)iov[i].iov_base;
@@ -178,7 +176,8 @@ ZIO_HIDDEN ssize_t zio_input(int fd, const struct iovec *iov, int iovcnt, uintpt
 			}
 			zio_index_cut(&zio.ix, r, a, a + len);
 		}
-		if (!blocked && track && zio_index_add_orig(&zio.ix, a, a + len, site, zio_now_ns()))
+		if (!blocked && zio_policy_track_input(site, a, a + len) &&
+		    zio_index_add_orig(&zio.ix, a, a + len, site, zio_now_ns()))
 			ZIO_STAT_ADD(inputs_tracked, 1);
 	}
 	zio_unlock(&old);

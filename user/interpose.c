@@ -39,7 +39,8 @@ static void early_init(void)
 static inline bool copy_plain(size_t n)
 {
 	return likely(n < zio_opt.threshold) ||
-	       !atomic_load_explicit(&zio_live_regions, memory_order_relaxed) ||
+	       (!atomic_load_explicit(&zio_live_regions, memory_order_relaxed) &&
+		!atomic_load_explicit(&zio_lazy_live, memory_order_relaxed)) ||
 	       !atomic_load_explicit(&zio_active, memory_order_relaxed) || zio_in_runtime;
 }
 
@@ -589,6 +590,19 @@ EXPORT ssize_t pwritev64(int fd, const struct iovec *iov, int iovcnt, off_t off)
 
 /* ------------------------------------------------------------ release */
 
+/* A block freed: its pages stop holding the input noted there (policy.c). */
+static void forget_noted(void *p, size_t n)
+{
+	sigset_t old;
+
+	if (!atomic_load_explicit(&zio_lazy_live, memory_order_relaxed) ||
+	    !zio_policy_maybe_noted((uintptr_t)p, (uintptr_t)p + n))
+		return;
+	zio_lock(&old);
+	zio_policy_forget_noted((uintptr_t)p, (uintptr_t)p + n);
+	zio_unlock(&old);
+}
+
 EXPORT void free(void *p)
 {
 	size_t n;
@@ -598,13 +612,18 @@ EXPORT void free(void *p)
 	NEED(free);
 	if (unlikely(!zio_real.free))
 		return; /* only while resolving libc itself: leak, never crash */
-	if (likely(release_plain()) || !zio_real.malloc_usable_size) {
+	if ((likely(release_plain()) &&
+	     likely(!atomic_load_explicit(&zio_lazy_live, memory_order_relaxed))) ||
+	    zio_in_runtime || !zio_real.malloc_usable_size) {
 		zio_real.free(p);
 		return;
 	}
 	n = zio_real.malloc_usable_size(p);
-	if (n >= ZIO_PAGE)
-		zio_release(p, n, ZIO_PREP_RELEASE, false);
+	if (n >= ZIO_PAGE) {
+		forget_noted(p, n);
+		if (!release_plain())
+			zio_release(p, n, ZIO_PREP_RELEASE, false);
+	}
 	zio_real.free(p);
 }
 

@@ -17,15 +17,21 @@
  *    So it pays when the original gets enough copies: k, the copies per
  *    original, and how often originals retire are learned per input site
  *    and weighed with the cost constants measured by tools/microbench
- *    (ns per page).  Declined sites are still explored one input in
+ *    (ns per page).  Declined sites are still explored one first alias in
  *    EXPLORE, so the estimate follows the program; an explore that
  *    leaves the site declined doubles that interval (up to EXPLORE_MAX:
  *    an explored original costs its write protection and, when the
  *    program receives into it again, a fault), one that pays resets it.
- *    Between explores a declined site's inputs are not tracked at all:
- *    an original nobody may alias only costs index work, and live
- *    regions send every free, realloc and input through the index
- *    (redis SET of 64 KiB values: 5% of the server's time).
+ *    While a site is declined its inputs do not become originals: an
+ *    original nobody aliases only costs index work, and live regions
+ *    send every free, realloc and input through the index (redis SET of
+ *    64 KiB values: 5% of the server's time).  Their pages are only
+ *    noted in a page-indexed table (two stores per page); a large copy
+ *    whose source is all noted pages of one site is then weighed as the
+ *    first alias of an original of that site, and made one if it pays.
+ *    What one copy site declines another may take later: redis declines
+ *    the AOF copies of a SET's value, and takes the GET's copy of the
+ *    same value into a fresh reply buffer, maybe minutes later.
  */
 #include "zio_internal.h"
 #include "probes.h"
@@ -69,8 +75,7 @@ struct insite {
 	uint32_t samples, since_explore;
 	uint32_t explore_every;  /* 0: EXPLORE */
 	bool explored;           /* an explore ran since the last decision */
-	bool declined;           /* the last decision declined: inputs untracked */
-	bool explore_next;       /* the input tracked for an explore came */
+	bool declined;           /* the last decision declined: inputs noted only */
 	double k, retire;      /* EWMA of copies per original, retire rate */
 };
 
@@ -198,20 +203,16 @@ ZIO_HIDDEN bool zio_policy_first_alias(uintptr_t in_site, uintptr_t copy_site, u
 	if (s->k * save > cost + s->k * (NS_ALIAS_FIXED + (double)pages * NS_ALIAS +
 					 (double)present * 2 * NS_MOVE * release)) {
 		s->explore_every = EXPLORE;
-		s->explored = s->declined = s->explore_next = false;
+		s->explored = s->declined = false;
 		return true;
 	}
-	/* Declined.  An explore is due when the input tracked for it came
-	 * (zio_policy_track_input), or after explore_every declines while
-	 * the site's inputs are still tracked (copies of one original). */
 	if (s->explored) {
 		s->explored = false;
 		if (s->explore_every < EXPLORE_MAX)
 			s->explore_every *= 2;
 	}
-	if (s->explore_next || ++s->since_explore >= s->explore_every) {
+	if (++s->since_explore >= s->explore_every) {
 		s->since_explore = 0;
-		s->explore_next = false;
 		s->explored = true;
 		ZIO_STAT_ADD(policy_explores, 1);
 		return true;
@@ -226,23 +227,71 @@ ZIO_HIDDEN bool zio_policy_first_alias(uintptr_t in_site, uintptr_t copy_site, u
 }
 
 /*
- * Should an input at in_site become an original?  Not while the site is
- * declined, except one input in explore_every: that one is tracked and
- * its first alias is the explore.
+ * Inputs of declined sites, by page: slot (page & LAZY_MASK) holds the
+ * page number << LAZY_SHIFT | (insite index + 1).  Consecutive pages
+ * take consecutive slots, so 1 GiB of such input is remembered.  An entry
+ * is a hint that its page held input, never trusted for bytes: aliasing
+ * any page is correct, only less useful when the hint is stale.
  */
-ZIO_HIDDEN bool zio_policy_track_input(uintptr_t in_site)
+#define LAZY_SLOTS (1u << 18)
+#define LAZY_MASK  (LAZY_SLOTS - 1)
+#define LAZY_SHIFT 13                   /* SITES + 1 fits below */
+static uint64_t lazy[LAZY_SLOTS];
+ZIO_HIDDEN _Atomic bool zio_lazy_live;
+
+/*
+ * Should the input of [a, b) at in_site become an original?  Not while
+ * the site is declined: its pages are noted instead.
+ */
+ZIO_HIDDEN bool zio_policy_track_input(uintptr_t in_site, uintptr_t a, uintptr_t b)
 {
 	struct insite *s;
+	uint64_t tag;
 
 	if (!zio_opt.adaptive || !(s = in_lookup(in_site)) || !s->declined)
 		return true;
-	if (++s->since_explore < s->explore_every) {
-		ZIO_STAT_ADD(policy_untracked, 1);
-		return false;
-	}
-	s->since_explore = 0;
-	s->explore_next = true;
-	return true;
+	tag = (uint64_t)(s - insites) + 1;
+	for (uintptr_t p = pg_dn(a) / ZIO_PAGE; p < pg_up(b) / ZIO_PAGE; p++)
+		lazy[p & LAZY_MASK] = (uint64_t)p << LAZY_SHIFT | tag;
+	atomic_store_explicit(&zio_lazy_live, true, memory_order_relaxed);
+	ZIO_STAT_ADD(policy_untracked, 1);
+	return false;
+}
+
+/*
+ * [a, b) stops holding input (freed, or overwritten by a plain copy):
+ * forget the notes of its whole pages, so copies of what the memory holds
+ * next are not weighed as copies of input.
+ */
+ZIO_HIDDEN void zio_policy_forget_noted(uintptr_t a, uintptr_t b)
+{
+	for (uintptr_t p = pg_up(a) / ZIO_PAGE; p < pg_dn(b) / ZIO_PAGE; p++)
+		if (lazy[p & LAZY_MASK] >> LAZY_SHIFT == p)
+			lazy[p & LAZY_MASK] = 0;
+}
+
+/* Is the first whole page of [a, b) noted?  (Read without the lock: a
+ * hint for whether zio_policy_forget_noted is worth taking it.) */
+ZIO_HIDDEN bool zio_policy_maybe_noted(uintptr_t a, uintptr_t b)
+{
+	uintptr_t p = pg_up(a) / ZIO_PAGE;
+
+	return p < pg_dn(b) / ZIO_PAGE &&
+	       __atomic_load_n(&lazy[p & LAZY_MASK], __ATOMIC_RELAXED) >> LAZY_SHIFT == p;
+}
+
+/* The input site whose noted input covers every page of [a, b), or 0. */
+ZIO_HIDDEN uintptr_t zio_policy_noted_input(uintptr_t a, uintptr_t b)
+{
+	uintptr_t p = pg_dn(a) / ZIO_PAGE, e = pg_up(b) / ZIO_PAGE;
+	uint64_t first = lazy[p & LAZY_MASK], tag = first & ((1u << LAZY_SHIFT) - 1);
+
+	if (!tag || first >> LAZY_SHIFT != p)
+		return 0;
+	for (p++; p < e; p++)
+		if (lazy[p & LAZY_MASK] != ((uint64_t)p << LAZY_SHIFT | tag))
+			return 0;
+	return insites[tag - 1].ip;
 }
 
 static struct site *lookup(uintptr_t ip)
@@ -320,4 +369,6 @@ ZIO_HIDDEN void zio_policy_reset(void)
 		sites[i] = (struct site){ 0 };
 		insites[i] = (struct insite){ 0 };
 	}
+	/* the notes name insites by index: forget them (lazily) */
+	atomic_store(&zio_lazy_live, false);
 }

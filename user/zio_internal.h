@@ -265,7 +265,7 @@ struct zio_stats {
 	_Atomic uint64_t outputs_substituted, output_bytes_from_origin;
 	_Atomic uint64_t retired_copy, retired_move, parked_pages, refilled_pages;
 	_Atomic uint64_t inputs_tracked, policy_skips, policy_declined, policy_explores;
-	_Atomic uint64_t policy_untracked;
+	_Atomic uint64_t policy_untracked, policy_promoted;
 	_Atomic uint64_t fb_register, fb_move, fb_copy, fb_wp, fb_alloc, fb_cap;
 };
 extern struct zio_stats zio_stats;
@@ -431,8 +431,15 @@ bool zio_policy_allow(uintptr_t site, uint64_t bytes);
  * aliased: of those, aliases now (absent, but populated for a copy). */
 bool zio_policy_first_alias(uintptr_t in_site, uintptr_t copy_site, uint64_t pages,
 			    uint64_t present, uint64_t aliased);
-/* Should an input received at in_site become an original? */
-bool zio_policy_track_input(uintptr_t in_site);
+/* Should the input of [a, b) received at in_site become an original?
+ * (false: it is only noted, see zio_policy_noted_input) */
+bool zio_policy_track_input(uintptr_t in_site, uintptr_t a, uintptr_t b);
+/* The input site whose noted (untracked) input covers [a, b), or 0. */
+uintptr_t zio_policy_noted_input(uintptr_t a, uintptr_t b);
+extern _Atomic bool zio_lazy_live;  /* some input was noted */
+/* [a, b) no longer holds input: drop its notes (under the lock) */
+void zio_policy_forget_noted(uintptr_t a, uintptr_t b);
+bool zio_policy_maybe_noted(uintptr_t a, uintptr_t b);  /* lock-free hint */
 /* The populated pages of a copy destination of site: a recent mincore
  * answer scaled to pages (false: ask mincore and report it with
  * zio_policy_present_seen). */
