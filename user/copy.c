@@ -14,6 +14,7 @@
  * rather than dropped, so the program never pays to populate them again.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -307,13 +308,33 @@ static bool first_alias_pays(const struct run *runs, int nr, uintptr_t d, size_t
  * of such an original, the source becomes one now.  Returns whether it
  * did (the policy has then decided).
  */
+/* Is every page of [a, b) present?  An original's pages must be: write
+ * protection does not stick to a page that is not there, and a page the
+ * program unmapped and mapped again (stale notes) may not be. */
+static bool resident(uintptr_t a, uintptr_t b)
+{
+	unsigned char vec[256];
+
+	for (uintptr_t p = pg_dn(a); p < pg_up(b); p += sizeof(vec) * ZIO_PAGE) {
+		uintptr_t e = pg_up(b) - p > sizeof(vec) * ZIO_PAGE ? p + sizeof(vec) * ZIO_PAGE
+								   : pg_up(b);
+
+		if (mincore((void *)p, e - p, vec))
+			return false;
+		for (size_t i = 0; i < (e - p) / ZIO_PAGE; i++)
+			if (!(vec[i] & 1))
+				return false;
+	}
+	return true;
+}
+
 static bool promote_noted(uintptr_t s, size_t n, uintptr_t d, uintptr_t site)
 {
 	uintptr_t in_site;
 
 	if (!atomic_load_explicit(&zio_lazy_live, memory_order_relaxed) ||
 	    !(in_site = zio_policy_noted_input(s, s + n)) ||
-	    !first_alias_pays_site(in_site, d, n, site) ||
+	    !first_alias_pays_site(in_site, d, n, site) || !resident(s, s + n) ||
 	    !zio_index_add_orig(&zio.ix, s, s + n, in_site, zio_now_ns()))
 		return false;
 	ZIO_STAT_ADD(policy_promoted, 1);

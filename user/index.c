@@ -305,7 +305,7 @@ ZIO_HIDDEN void zio_index_cut(struct zio_index *ix, struct zio_region *r, uintpt
 		if (r->type == ZIO_R_ALIAS) {
 			alias_unlink(r);
 		} else if (o->region == r) {
-			if (o->copies && zio_index_origin_end)
+			if (zio_index_origin_end)
 				zio_index_origin_end(o);
 			o->region = NULL;
 		}

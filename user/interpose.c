@@ -64,6 +64,14 @@ static inline bool release_plain(void)
 	       zio_in_runtime;
 }
 
+/* munmap and madvise also drop the policy's notes of input (policy.c). */
+static inline bool unmap_plain(void)
+{
+	return (likely(!atomic_load_explicit(&zio_live_regions, memory_order_relaxed)) &&
+		likely(!atomic_load_explicit(&zio_lazy_live, memory_order_relaxed))) ||
+	       zio_in_runtime;
+}
+
 /* ------------------------------------------------------------ copies */
 
 /*
@@ -667,7 +675,7 @@ EXPORT void *realloc(void *p, size_t n)
 EXPORT int munmap(void *p, size_t n)
 {
 	NEED(munmap);
-	if (!release_plain())
+	if (!unmap_plain())
 		zio_release(p, n, ZIO_PREP_UNMAP, true);
 	return zio_real.munmap(p, n);
 }
@@ -676,7 +684,7 @@ EXPORT int madvise(void *p, size_t n, int advice)
 {
 	NEED(madvise);
 	if ((advice == MADV_DONTNEED || advice == MADV_FREE || advice == MADV_REMOVE ||
-	     advice == 24 /* MADV_DONTNEED_LOCKED */) && !release_plain())
+	     advice == 24 /* MADV_DONTNEED_LOCKED */) && !unmap_plain())
 		zio_release(p, n, ZIO_PREP_UNMAP, false);
 	return zio_real.madvise(p, n, advice);
 }

@@ -67,6 +67,8 @@ static struct site sites[SITES];
 #define NS_ALIAS_FIXED   1000
 #define EXPLORE            64
 #define EXPLORE_MAX      4096
+#define USEFUL_MIN       0.05  /* below (after USEFUL_ENDS ends): inputs noted only */
+#define USEFUL_ENDS        32
 #define NS_FAULT         9000   /* one fault round trip (tools/copycost) */
 #define NS_FILL           800   /* UFFDIO_COPY of one page */
 
@@ -76,6 +78,8 @@ struct insite {
 	uint32_t explore_every;  /* 0: EXPLORE */
 	bool explored;           /* an explore ran since the last decision */
 	bool declined;           /* the last decision declined: inputs noted only */
+	uint32_t ends;           /* originals ended (saturating) */
+	double useful;           /* EWMA: share of them that had an elided copy */
 	double k, retire;      /* EWMA of copies per original, retire rate */
 };
 
@@ -102,7 +106,12 @@ ZIO_HIDDEN void zio_policy_origin_end(const struct zio_origin *o, bool retired)
 {
 	struct insite *s;
 
-	if (!o->copies || !(s = in_lookup(o->in_site)))
+	if (o->kind != ZIO_ORIGIN_APP || !o->in_site || !(s = in_lookup(o->in_site)))
+		return;
+	s->useful = s->ends ? 0.9 * s->useful + (o->copies ? 0.1 : 0.0) : (o->copies ? 1.0 : 0.0);
+	if (s->ends < UINT32_MAX)
+		s->ends++;
+	if (!o->copies)
 		return;
 	if (!s->samples) {
 		s->k = o->copies;
@@ -241,14 +250,19 @@ ZIO_HIDDEN _Atomic bool zio_lazy_live;
 
 /*
  * Should the input of [a, b) at in_site become an original?  Not while
- * the site is declined: its pages are noted instead.
+ * the site is declined, nor while its originals end without an elided
+ * copy (a program that copies its input in ways that cannot be elided,
+ * e.g. redis's 16 KiB values into buffers at another page offset): its
+ * pages are noted instead.
  */
 ZIO_HIDDEN bool zio_policy_track_input(uintptr_t in_site, uintptr_t a, uintptr_t b)
 {
 	struct insite *s;
 	uint64_t tag;
 
-	if (!zio_opt.adaptive || !(s = in_lookup(in_site)) || !s->declined)
+	zio_index_origin_end = origin_end_cb;
+	if (!zio_opt.adaptive || !(s = in_lookup(in_site)) ||
+	    (!s->declined && (s->ends < USEFUL_ENDS || s->useful >= USEFUL_MIN)))
 		return true;
 	tag = (uint64_t)(s - insites) + 1;
 	for (uintptr_t p = pg_dn(a) / ZIO_PAGE; p < pg_up(b) / ZIO_PAGE; p++)

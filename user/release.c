@@ -20,6 +20,8 @@ ZIO_HIDDEN void zio_release(void *p, size_t n, enum zio_prep how, bool unmapping
 	zio_lock(&old);
 	if (zio_region_first_overlap(&zio.ix, a, a + n))
 		zio_prepare_range(a, a + n, how);
+	if (atomic_load_explicit(&zio_lazy_live, memory_order_relaxed))
+		zio_policy_forget_noted(a, a + n);
 	/* Unregister before the unmap: a registered range makes the kernel
 	 * report the unmap to our fault thread and wait for it to be read
 	 * (a context switch per munmap); an unregister is one short ioctl. */
@@ -50,6 +52,8 @@ ZIO_HIDDEN int zio_release_for_remap(void *p, size_t n)
 	zio_lock(&old);
 	if (zio_region_first_overlap(&zio.ix, a, a + n))
 		err = zio_prepare_range(a, a + n, ZIO_PREP_INPUT);
+	if (atomic_load_explicit(&zio_lazy_live, memory_order_relaxed))
+		zio_policy_forget_noted(a, a + n);
 	/* The moved range must not keep a registration we stop tracking. */
 	if (!err && zio_tree_first_overlap(&zio.registered.t, pg_dn(a), pg_up(a + n)))
 		zio_uffd_unregister(pg_dn(a), pg_up(a + n));
