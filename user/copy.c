@@ -260,46 +260,66 @@ static uint64_t alias_pages_in(uintptr_t a, uintptr_t b)
 	return pages;
 }
 
-/*
- * Does making the first alias of an original received at in_site pay?
- * (Later aliases of the same original cost almost nothing.)  Asks the
- * policy with the state of the destination: populated, alias already, or
- * fresh.
- */
-static bool first_alias_pays_site(uintptr_t in_site, uintptr_t d, size_t n, uintptr_t site)
+/* The state of a copy's destination pages: aliases already, populated
+ * (a recent mincore answer of the site, or mincore now), and the rest
+ * fresh.  False if mincore failed. */
+static bool dest_state(uintptr_t d, size_t n, uintptr_t site, uint64_t *pages,
+		       uint64_t *present, uint64_t *aliased)
 {
 	uintptr_t lo = pg_up(d), hi = pg_dn(d + n);
-	uint64_t pages = (hi - lo) / ZIO_PAGE, aliased, present = 0;
 
-	if (!pages)
-		return true;
-	aliased = alias_pages_in(lo, hi);
-	if (aliased < pages && !zio_policy_present_hint(site, pages - aliased, &present)) {
+	*pages = (hi - lo) / ZIO_PAGE;
+	*present = 0;
+	*aliased = *pages ? alias_pages_in(lo, hi) : 0;
+	if (*aliased < *pages && !zio_policy_present_hint(site, *pages - *aliased, present)) {
 		unsigned char vec[256];
 
 		for (uintptr_t p = lo; p < hi; p += sizeof(vec) * ZIO_PAGE) {
 			uintptr_t e = hi - p > sizeof(vec) * ZIO_PAGE ? p + sizeof(vec) * ZIO_PAGE : hi;
 
 			if (mincore((void *)p, e - p, vec))
-				return true;
+				return false;
 			for (size_t i = 0; i < (e - p) / ZIO_PAGE; i++)
-				present += vec[i] & 1;
+				*present += vec[i] & 1;
 		}
 		/* aliases read as absent: count the other pages only */
-		present = present > pages - aliased ? pages - aliased : present;
-		zio_policy_present_seen(site, pages - aliased, present);
+		*present = *present > *pages - *aliased ? *pages - *aliased : *present;
+		zio_policy_present_seen(site, *pages - *aliased, *present);
 	}
-	return zio_policy_first_alias(in_site, site, pages, present, aliased);
+	return true;
 }
 
-/* The same for the runs of a planned copy: is one a first alias? */
+/*
+ * Does making the first alias of an original received at in_site pay?
+ * Asks the policy with the state of the destination: populated, alias
+ * already, or fresh.
+ */
+static bool first_alias_pays_site(uintptr_t in_site, uintptr_t d, size_t n, uintptr_t site)
+{
+	uint64_t pages, present, aliased;
+
+	if (!dest_state(d, n, site, &pages, &present, &aliased) || !pages)
+		return true;
+	/* what any alias into such a destination costs comes first: it
+	 * decides even while the original's site is still being learned */
+	return zio_policy_later_alias(site, pages, present, aliased) &&
+	       zio_policy_first_alias(in_site, site, pages, present, aliased);
+}
+
+/* The same for the runs of a planned copy: the first alias of one of
+ * its originals, or else a later alias (which costs what the
+ * destination costs: see zio_policy_later_alias). */
 static bool first_alias_pays(const struct run *runs, int nr, uintptr_t d, size_t n,
 			     uintptr_t site)
 {
+	uint64_t pages, present, aliased;
+
 	for (int i = 0; i < nr; i++)
 		if (runs[i].o->kind == ZIO_ORIGIN_APP && !runs[i].o->ref_pages)
 			return first_alias_pays_site(runs[i].o->in_site, d, n, site);
-	return true;
+	if (!dest_state(d, n, site, &pages, &present, &aliased) || !pages)
+		return true;
+	return zio_policy_later_alias(site, pages, present, aliased);
 }
 
 /*

@@ -431,6 +431,9 @@ bool zio_policy_allow(uintptr_t site, uint64_t bytes);
  * aliased: of those, aliases now (absent, but populated for a copy). */
 bool zio_policy_first_alias(uintptr_t in_site, uintptr_t copy_site, uint64_t pages,
 			    uint64_t present, uint64_t aliased);
+/* Should a later (not first) alias of an original be made at site? */
+bool zio_policy_later_alias(uintptr_t copy_site, uint64_t pages, uint64_t present,
+			    uint64_t aliased);
 /* Should the input of [a, b) received at in_site become an original?
  * (false: it is only noted, see zio_policy_noted_input) */
 bool zio_policy_track_input(uintptr_t in_site, uintptr_t a, uintptr_t b);
