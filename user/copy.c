@@ -260,101 +260,79 @@ static uint64_t alias_pages_in(uintptr_t a, uintptr_t b)
 	return pages;
 }
 
-/* The state of a copy's destination pages: aliases already, populated
- * (a recent mincore answer of the site, or mincore now), and the rest
- * fresh.  False if mincore failed. */
-static bool dest_state(uintptr_t d, size_t n, uintptr_t site, uint64_t *pages,
-		       uint64_t *present, uint64_t *aliased)
+/* How many pages of [lo, hi) (page-aligned) are present; -1 if mincore
+ * fails. */
+static int64_t present_pages(uintptr_t lo, uintptr_t hi)
 {
-	uintptr_t lo = pg_up(d), hi = pg_dn(d + n);
+	unsigned char vec[256];
+	int64_t present = 0;
 
-	*pages = (hi - lo) / ZIO_PAGE;
-	*present = 0;
-	*aliased = *pages ? alias_pages_in(lo, hi) : 0;
-	if (*aliased < *pages && !zio_policy_present_hint(site, *pages - *aliased, present)) {
-		unsigned char vec[256];
+	for (uintptr_t p = lo; p < hi; p += sizeof(vec) * ZIO_PAGE) {
+		uintptr_t e = hi - p > sizeof(vec) * ZIO_PAGE ? p + sizeof(vec) * ZIO_PAGE : hi;
 
-		for (uintptr_t p = lo; p < hi; p += sizeof(vec) * ZIO_PAGE) {
-			uintptr_t e = hi - p > sizeof(vec) * ZIO_PAGE ? p + sizeof(vec) * ZIO_PAGE : hi;
-
-			if (mincore((void *)p, e - p, vec))
-				return false;
-			for (size_t i = 0; i < (e - p) / ZIO_PAGE; i++)
-				*present += vec[i] & 1;
-		}
-		/* aliases read as absent: count the other pages only */
-		*present = *present > *pages - *aliased ? *pages - *aliased : *present;
-		zio_policy_present_seen(site, *pages - *aliased, *present);
+		if (mincore((void *)p, e - p, vec))
+			return -1;
+		for (size_t i = 0; i < (e - p) / ZIO_PAGE; i++)
+			present += vec[i] & 1;
 	}
-	return true;
+	return present;
 }
 
 /*
- * Does making the first alias of an original received at in_site pay?
- * Asks the policy with the state of the destination: populated, alias
- * already, or fresh.
+ * Does an alias of [d, d+n) pay?  Asks the policy with the state of the
+ * destination (aliases already, populated: a recent mincore answer of the
+ * site or mincore now, and the rest fresh): what any alias into it costs
+ * (zio_policy_later_alias) decides first, even while the original's input
+ * site is still being learned; for the first alias of an original
+ * received at in_site (0: not a first alias), what the original costs too.
  */
-static bool first_alias_pays_site(uintptr_t in_site, uintptr_t d, size_t n, uintptr_t site)
+static bool alias_pays(uintptr_t in_site, uintptr_t d, size_t n, uintptr_t site)
 {
-	uint64_t pages, present, aliased;
+	uintptr_t lo = pg_up(d), hi = pg_dn(d + n);
+	uint64_t pages = (hi - lo) / ZIO_PAGE, aliased, present = 0;
 
-	if (!dest_state(d, n, site, &pages, &present, &aliased) || !pages)
+	if (!zio_opt.adaptive || !pages)
 		return true;
-	/* what any alias into such a destination costs comes first: it
-	 * decides even while the original's site is still being learned */
+	aliased = alias_pages_in(lo, hi);
+	if (aliased < pages && !zio_policy_present_hint(site, pages - aliased, &present)) {
+		int64_t p = present_pages(lo, hi);
+
+		if (p < 0)
+			return true;
+		/* aliases read as absent: count the other pages only */
+		present = (uint64_t)p > pages - aliased ? pages - aliased : (uint64_t)p;
+		zio_policy_present_seen(site, pages - aliased, present);
+	}
 	return zio_policy_later_alias(site, pages, present, aliased) &&
-	       zio_policy_first_alias(in_site, site, pages, present, aliased);
+	       (!in_site || zio_policy_first_alias(in_site, site, pages, present, aliased));
 }
 
-/* The same for the runs of a planned copy: the first alias of one of
- * its originals, or else a later alias (which costs what the
- * destination costs: see zio_policy_later_alias). */
-static bool first_alias_pays(const struct run *runs, int nr, uintptr_t d, size_t n,
-			     uintptr_t site)
+/* The same for the runs of a planned copy: is it the first alias of one
+ * of their originals? */
+static bool runs_pay(const struct run *runs, int nr, uintptr_t d, size_t n, uintptr_t site)
 {
-	uint64_t pages, present, aliased;
-
 	for (int i = 0; i < nr; i++)
 		if (runs[i].o->kind == ZIO_ORIGIN_APP && !runs[i].o->ref_pages)
-			return first_alias_pays_site(runs[i].o->in_site, d, n, site);
-	if (!dest_state(d, n, site, &pages, &present, &aliased) || !pages)
-		return true;
-	return zio_policy_later_alias(site, pages, present, aliased);
+			return alias_pays(runs[i].o->in_site, d, n, site);
+	return alias_pays(0, d, n, site);
 }
 
 /*
  * A source that is no region may be input the policy only noted
- * (zio_policy_track_input): if this copy would pay as the first alias
- * of such an original, the source becomes one now.  Returns whether it
- * did (the policy has then decided).
- */
-/* Is every page of [a, b) present?  An original's pages must be: write
+ * (zio_policy_track_input): if this copy would pay as the first alias of
+ * such an original, and every page of the source is present (write
  * protection does not stick to a page that is not there, and a page the
- * program unmapped and mapped again (stale notes) may not be. */
-static bool resident(uintptr_t a, uintptr_t b)
-{
-	unsigned char vec[256];
-
-	for (uintptr_t p = pg_dn(a); p < pg_up(b); p += sizeof(vec) * ZIO_PAGE) {
-		uintptr_t e = pg_up(b) - p > sizeof(vec) * ZIO_PAGE ? p + sizeof(vec) * ZIO_PAGE
-								   : pg_up(b);
-
-		if (mincore((void *)p, e - p, vec))
-			return false;
-		for (size_t i = 0; i < (e - p) / ZIO_PAGE; i++)
-			if (!(vec[i] & 1))
-				return false;
-	}
-	return true;
-}
-
+ * program unmapped and mapped again may not be), the source becomes one
+ * now.  Returns whether it did (the policy has then decided).
+ */
 static bool promote_noted(uintptr_t s, size_t n, uintptr_t d, uintptr_t site)
 {
 	uintptr_t in_site;
 
 	if (!atomic_load_explicit(&zio_lazy_live, memory_order_relaxed) ||
 	    !(in_site = zio_policy_noted_input(s, s + n)) ||
-	    !first_alias_pays_site(in_site, d, n, site) || !resident(s, s + n) ||
+	    !alias_pays(in_site, d, n, site) ||
+	    present_pages(pg_dn(s), pg_up(s + n)) != (int64_t)((pg_up(s + n) - pg_dn(s)) / ZIO_PAGE) ||
 	    !zio_index_add_orig(&zio.ix, s, s + n, in_site, zio_now_ns()))
 		return false;
 	ZIO_STAT_ADD(policy_promoted, 1);
@@ -407,7 +385,7 @@ static void *copy_impl(void *dst, const void *src, size_t n, bool is_move, uintp
 		}
 	}
 	nr = nseg > 0 ? plan_runs(d, s, n, segs, nseg, runs, &alias_bytes) : 0;
-	if (nr && !decided && !first_alias_pays(runs, nr, d, n, site))
+	if (nr && !decided && !runs_pay(runs, nr, d, n, site))
 		nr = 0;
 	if (!nr || alias_bytes < ZIO_PAGE || !zio_policy_allow(site, alias_bytes) ||
 	    zio.ix.n_alias + (uint64_t)nr > zio_opt.max_aliases) {

@@ -195,7 +195,6 @@ ZIO_HIDDEN bool zio_policy_first_alias(uintptr_t in_site, uintptr_t copy_site, u
 	double save, cost;
 	uint64_t fresh;
 
-	zio_index_origin_end = origin_end_cb;
 	if (!zio_opt.adaptive || !(s = in_lookup(in_site)) || s->samples < 4)
 		return true;
 	if (!s->explore_every)
@@ -297,6 +296,8 @@ ZIO_HIDDEN bool zio_policy_track_input(uintptr_t in_site, uintptr_t a, uintptr_t
 	struct insite *s;
 	uint64_t tag;
 
+	/* every APP original starts here (or at a promotion of what this
+	 * noted), so the policy hears of their ends from now on */
 	zio_index_origin_end = origin_end_cb;
 	if (!zio_opt.adaptive || !(s = in_lookup(in_site)) ||
 	    (!s->declined && (s->ends < USEFUL_ENDS || s->useful >= USEFUL_MIN)))

@@ -205,19 +205,27 @@ Test(xdp, ipv4_select_read)
 	echo_case(ip4_a, "select", "read");
 }
 
+/* xsk_eintr under zio-run --xdp on port 9000 with `spin_env` set: a
+ * receive every 3 ms while a timer interrupts it; must succeed. */
+static void run_xsk_eintr(struct run *r, const char *spin_env)
+{
+	char prog[512];
+
+	need_xdp();
+	path_in_build(prog, sizeof(prog), "tests/progs/xsk_eintr");
+	RUN(r, 30, "ip", "netns", "exec", ns_a, "env", (char *)spin_env, zio_run, "--stats",
+	    "--xdp", if_a, "--xdp-ports", "9000", "--", prog, "9000", "3000");
+	cr_assert_eq(r->status, 0, "out: %s err: %s", r->out, r->err);
+}
+
 /* A signal that lands while a blocking receive busy-polls the rings
  * interrupts it (EINTR), as it would a kernel socket's wait. */
 Test(xdp, signal_during_the_receive_spin_gives_eintr)
 {
-	char prog[512];
 	struct run r;
 
-	need_xdp();
-	path_in_build(prog, sizeof(prog), "tests/progs/xsk_eintr");
 	/* spin 10 ms, timer 3 ms: receives 2 and 3 are in the spin then */
-	RUN(&r, 30, "ip", "netns", "exec", ns_a, "env", "ZIO_XDP_SPIN_US=10000", zio_run,
-	    "--stats", "--xdp", if_a, "--xdp-ports", "9000", "--", prog, "9000", "3000");
-	cr_assert_eq(r.status, 0, "out: %s err: %s", r.out, r.err);
+	run_xsk_eintr(&r, "ZIO_XDP_SPIN_US=10000");
 	cr_assert(strstr(r.out, "eintr=3"), "%s", r.out);
 	cr_assert_lt(stat_of(r.err, "xdp_spin_miss"), 1, "the spin ran to its end: %s", r.err);
 }
@@ -226,14 +234,9 @@ Test(xdp, signal_during_the_receive_spin_gives_eintr)
  * the spin still runs (and the program still gets its EINTRs). */
 Test(xdp, bad_spin_value_warns_and_uses_the_default)
 {
-	char prog[512];
 	struct run r;
 
-	need_xdp();
-	path_in_build(prog, sizeof(prog), "tests/progs/xsk_eintr");
-	RUN(&r, 30, "ip", "netns", "exec", ns_a, "env", "ZIO_XDP_SPIN_US=12ms", zio_run,
-	    "--stats", "--xdp", if_a, "--xdp-ports", "9000", "--", prog, "9000", "3000");
-	cr_assert_eq(r.status, 0, "out: %s err: %s", r.out, r.err);
+	run_xsk_eintr(&r, "ZIO_XDP_SPIN_US=12ms");
 	cr_assert(strstr(r.err, "invalid ZIO_XDP_SPIN_US='12ms' (expected 0-10000 us): using 50"),
 		  "%s", r.err);
 	cr_assert(strstr(r.out, "eintr=3"), "%s", r.out);

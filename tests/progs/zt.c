@@ -399,6 +399,16 @@ static void mode_touchall(void)
 static void *(*volatile small_cpy)(void *, const void *, size_t) = memcpy;
 static void *(*volatile small_move)(void *, const void *, size_t) = memmove;
 
+/* One call of fn (memcpy or memmove) moving len bytes from buf+src to
+ * buf+dst, checked against ref, where a byte loop did the same. */
+static void small_check(void *(*fn)(void *, const void *, size_t), const char *name,
+			unsigned char *buf, const unsigned char *ref, size_t size, size_t len,
+			size_t src, size_t dst)
+{
+	CHECK(fn(buf + dst, buf + src, len) == buf + dst, "%s return value", name);
+	CHECK(!memcmp(buf, ref, size), "%s len %zu src %zu dst %zu wrong", name, len, src, dst);
+}
+
 static void small_exhaustive(void)
 {
 	static unsigned char buf[1024], ref[1024];
@@ -418,26 +428,14 @@ static void small_exhaustive(void)
 				else
 					for (size_t i = len; i-- > 0;)
 						vref[dst + i] = vref[src + i];
-				CHECK(small_move(buf + dst, buf + src, len) == buf + dst,
-				      "memmove return value");
-				if (memcmp(buf, ref, sizeof(buf))) {
-					fprintf(stderr, "zt: memmove len %zu src %zu dst %zu wrong\n",
-						len, src, dst);
-					exit(1);
-				}
+				small_check(small_move, "memmove", buf, ref, sizeof(buf), len, src, dst);
 				if ((size_t)labs(d) < len)
 					continue;
 				for (size_t i = 0; i < sizeof(buf); i++)
 					buf[i] = ref[i] = (unsigned char)(i * 13 + len);
 				for (size_t i = 0; i < len; i++)
 					vref[dst + i] = vref[src + i];
-				CHECK(small_cpy(buf + dst, buf + src, len) == buf + dst,
-				      "memcpy return value");
-				if (memcmp(buf, ref, sizeof(buf))) {
-					fprintf(stderr, "zt: memcpy len %zu src %zu dst %zu wrong\n",
-						len, src, dst);
-					exit(1);
-				}
+				small_check(small_cpy, "memcpy", buf, ref, sizeof(buf), len, src, dst);
 			}
 	}
 }
