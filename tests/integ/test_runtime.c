@@ -119,6 +119,27 @@ Test(runtime, a_program_that_touches_everything_is_still_correct)
 	cr_assert_gt(stat_of(r->err, "policy_skips"), 0, "%s", r->err);
 }
 
+Test(runtime, sparse_reads_of_fresh_aliases_keep_their_elisions)
+{
+	struct run *r = zt_zio("sparse-fresh", NULL);
+
+	/* 300 messages through four fresh buffers each; the reads of every
+	 * tenth page of the last fault (13 a message), and cost less than
+	 * faulting in the four buffers would have */
+	cr_assert_geq(stat_of(r->err, "faults"), 300 * 10, "%s", r->err);
+	cr_assert_geq(stat_of(r->err, "elided_copies"), 1100, "%s", r->err);
+	cr_assert_eq(stat_of(r->err, "policy_skips"), 0, "%s", r->err);
+}
+
+Test(runtime, sparse_reads_of_reused_aliases_stop_their_elisions)
+{
+	struct run *r = zt_zio("sparse-pooled", NULL);
+
+	/* the same reads cost more than copies into populated buffers */
+	cr_assert_gt(stat_of(r->err, "policy_skips"), 200, "%s", r->err);
+	cr_assert_lt(stat_of(r->err, "elided_copies"), 100, "%s", r->err);
+}
+
 Test(runtime, a_declined_input_site_only_notes_its_inputs)
 {
 	struct run *r = zt_zio("declined", NULL);

@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -518,6 +519,69 @@ static void mode_redeclined(void)
 	CHECK(s.bad == 0, "receiver saw wrong bytes in round %ld", s.bad);
 }
 
+/*
+ * Copy each message through four buffers, read one byte in every tenth
+ * page of the last, and send it to a peer that checks every byte: the
+ * buffers fresh mappings per message (each elided copy saves faulting 128
+ * pages in, so the reads are worth their faults) or reused ones (copies
+ * there are cheap: the reads are not worth it).
+ */
+#define SPARSE_STAGES 4
+
+static void sparse(bool fresh)
+{
+	const size_t n = 512 * KB;
+	const int rounds = 300;
+	unsigned char *in = xmalloc(n), *pool[SPARSE_STAGES];
+	int sv[2];
+	pthread_t t;
+	struct sink s;
+
+	memset(in, 0, n);
+	for (int k = 0; k < SPARSE_STAGES; k++) {
+		pool[k] = fresh ? NULL : xmalloc(n);
+		if (pool[k])
+			memset(pool[k], 0, n);
+	}
+	CHECK(!socketpair(AF_UNIX, SOCK_STREAM, 0, sv), "socketpair");
+	s = (struct sink){ sv[1], n, rounds, 0 };
+	pthread_create(&t, NULL, sink_thread, &s);
+	for (int r = 0; r < rounds; r++) {
+		unsigned char *d[SPARSE_STAGES], *last;
+		size_t o = 0;
+
+		receive(in, n, (unsigned)r);
+		for (int k = 0; k < SPARSE_STAGES; k++) {
+			d[k] = fresh ? xmmap(n) : pool[k];
+			memcpy(d[k], k ? d[k - 1] : in, n);
+		}
+		last = d[SPARSE_STAGES - 1];
+		for (size_t i = r % PG; i < n; i += 10 * PG)
+			CHECK(last[i] == pat(i, (unsigned)r), "round %d: byte %zu read back wrong",
+			      r, i);
+		while (o < n) {
+			ssize_t w = send(sv[0], last + o, n - o, 0);
+
+			CHECK(w > 0, "send: %s", strerror(errno));
+			o += (size_t)w;
+		}
+		for (int k = 0; k < SPARSE_STAGES && fresh; k++)
+			munmap(d[k], n);
+	}
+	pthread_join(t, NULL);
+	CHECK(s.bad == 0, "receiver saw wrong bytes in round %ld", s.bad);
+}
+
+static void mode_sparse_fresh(void)
+{
+	sparse(true);
+}
+
+static void mode_sparse_pooled(void)
+{
+	sparse(false);
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(void);
@@ -526,14 +590,16 @@ static const struct {
 	{ "memmove", mode_memmove }, { "free", mode_free }, { "fork", mode_fork },
 	{ "threads", mode_threads }, { "kernel", mode_kernel }, { "touchall", mode_touchall },
 	{ "small", mode_small }, { "declined", mode_declined },
-	{ "redeclined", mode_redeclined },
+	{ "redeclined", mode_redeclined }, { "sparse-fresh", mode_sparse_fresh },
+	{ "sparse-pooled", mode_sparse_pooled },
 };
 
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
 		fprintf(stderr, "usage: zt MODE (relay touch store-orig memmove free fork "
-			"threads kernel touchall small)\n");
+			"threads kernel touchall small declined redeclined sparse-fresh "
+			"sparse-pooled)\n");
 		return 2;
 	}
 	mode = argv[1];
