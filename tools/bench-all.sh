@@ -168,7 +168,20 @@ if command -v gnuplot >/dev/null; then
 				printf '%s\n' "$row"
 			done
 		} >"$PD/redis_$op.dat"
-		if [ "$(wc -l <"$PD/redis_$op.dat")" -gt 1 ]; then
+		# A bar series per column that has a value (a part run with
+		# BENCH_REDIS_AOF=0, say, has none for the AOF columns, and
+		# gnuplot refuses a series of NaN only).
+		cmd=""
+		for col in 2 3 4 5; do
+			awk -F'\t' -v c="$col" 'NR > 1 && $c != "NaN" { found = 1 } END { exit !found }' \
+				"$PD/redis_$op.dat" || continue
+			case $col in
+			2) t='pipeline 1' ;; 3) t='pipeline 16' ;;
+			4) t='pipeline 1, AOF' ;; 5) t='pipeline 16, AOF' ;;
+			esac
+			cmd="$cmd${cmd:+, }'$PD/redis_$op.dat' using $col:xtic(1) title '$t'"
+		done
+		if [ -n "$cmd" ]; then
 			gnuplot <<-EOF
 			set terminal $term
 			set output '$OUT/redis_$op.png'
@@ -181,8 +194,7 @@ if command -v gnuplot >/dev/null; then
 			set grid ytics
 			set yrange [0:*]
 			set key top left
-			plot '$PD/redis_$op.dat' using 2:xtic(1) title 'pipeline 1', '' using 3 title 'pipeline 16', \
-				'' using 4 title 'pipeline 1, AOF', '' using 5 title 'pipeline 16, AOF', \
+			plot $cmd, \
 				1 with lines lc rgb 'gray' dt 2 notitle, 0.95 with lines lc rgb 'red' dt 3 notitle
 			EOF
 			plots+=("redis_$op.png")
