@@ -316,7 +316,7 @@ goal_rows() {
 	echo
 	echo "## Workloads"
 	echo
-	echo "| bench | params | plain | zio | ratio | unit | zio counters |"
+	echo "| bench | params | plain | zio | ratio | unit | notes: server CPU per request (redis), zio counters |"
 	echo "|---|---|---|---|---|---|---|"
 	awk -F'\t' 'NR > 1 && ($1 == "redis" || $1 == "relay" || $1 == "echo") {
 		printf "| %s | %s | %s | %s | %s%s | %s | %s |\n", $1, $2, $3, $4, $5,

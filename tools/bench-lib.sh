@@ -210,6 +210,13 @@ bl_stats() {
 	echo "$line" | tr ' ' '\n' | grep -E '^(elided_copies|elided_bytes|faults|fallbacks|policy_declined|outputs_substituted)=' | tr '\n' ' ' | sed 's/ $//'
 }
 
+# bl_cpu_ns PID — CPU time of all of process PID's threads so far, in ns
+# (schedstat; 0 if PID is gone).  Server CPU per request is steadier than
+# throughput on a shared machine: it does not move with the client's share.
+bl_cpu_ns() {
+	cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ t += $1 } END { printf "%.0f", t }'
+}
+
 # bl_interleave R — the variant order of repetition R: plain first on even
 # repetitions, zio first on odd ones, so drift and noise hit both alike.
 bl_interleave() {

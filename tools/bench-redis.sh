@@ -23,8 +23,12 @@
 #
 # stdout: per configuration one line
 #   redis op=set size=S pipeline=P aof=0|1 plain_rps=X zio_rps=Y ratio=Y/X
+#         plain_cpu_us=A zio_cpu_us=B
+# (A, B: medians of the server's CPU time per request, all its threads:
+# steadier than rps, which moves with the client's share of the CPUs.)
 # BUILD_DIR/bench/redis.tsv: result rows (see tools/bench-lib.sh); notes
-# carry the zio server's counters (one server serves SET and GET).
+# carry the CPU per request and the zio server's counters (one server
+# serves SET and GET).
 # stderr: a progress line per repetition.
 #
 # Env (defaults; BENCH_QUICK=1: 256 KiB only, 3 runs, 48 MiB):
@@ -151,12 +155,17 @@ keyspace() {
 	echo "$k"
 }
 
-# bench_once NAME OP SIZE PIPELINE — one redis-benchmark run; prints rps.
+# bench_once NAME OP SIZE PIPELINE — one redis-benchmark run; prints rps,
+# and appends the server's CPU us per request to BL_TMP/cpu.NAME.
 bench_once() {
-	local name=$1 op=$2 size=$3 p=$4 rc=0 rps
+	local name=$1 op=$2 size=$3 p=$4 rc=0 rps c0 n
+	n=$(requests "$size" "$p")
+	c0=$(bl_cpu_ns "${BL_PID[$name]}")
 	timeout "$RB_TIMEOUT" redis-benchmark -h 127.0.0.1 -p "${BL_PORT[$name]}" -t "$op" \
-		-d "$size" -c "$CLIENTS" -P "$p" -n "$(requests "$size" "$p")" \
+		-d "$size" -c "$CLIENTS" -P "$p" -n "$n" \
 		-r "$(keyspace "$size")" --csv >"$BL_TMP/rb.out" 2>"$BL_TMP/rb.err" || rc=$?
+	awk -v a="$c0" -v b="$(bl_cpu_ns "${BL_PID[$name]}")" -v n="$n" \
+		'BEGIN { printf "%.2f\n", (b - a) / 1000 / n }' >>"$BL_TMP/cpu.$name"
 	bl_alive "$name"
 	[ "$rc" -ne 124 ] ||
 		bl_die "redis-benchmark took over $RB_TIMEOUT s: server=$name op=$op size=$size pipeline=$p (hung?)"
@@ -259,6 +268,8 @@ for aof in $AOFS; do
 			fi
 			for p in $PIPELINES; do
 				declare -A res=([plain]="" [zio]="")
+				: >"$BL_TMP/cpu.plain"
+				: >"$BL_TMP/cpu.zio"
 				for ((r = 0; r < RUNS; r++)); do
 					# Bound the AOF between SET runs (untimed).
 					# Not after the last: the rewrite's fork
@@ -282,8 +293,10 @@ for aof in $AOFS; do
 				# shellcheck disable=SC2086
 				zio=$(bl_median ${res[zio]})
 				ratio=$(bl_ratio "$zio" "$plain")
-				lines+=("$op|$p|$plain|$zio|$ratio")
-				echo "redis op=$op size=$size pipeline=$p aof=$aof plain_rps=$plain zio_rps=$zio ratio=$ratio"
+				# shellcheck disable=SC2046 # one number a line
+				cpu="plain_cpu_us=$(bl_median $(cat "$BL_TMP/cpu.plain")) zio_cpu_us=$(bl_median $(cat "$BL_TMP/cpu.zio"))"
+				lines+=("$op|$p|$plain|$zio|$ratio|$cpu")
+				echo "redis op=$op size=$size pipeline=$p aof=$aof plain_rps=$plain zio_rps=$zio ratio=$ratio $cpu"
 			done
 		done
 
@@ -297,10 +310,10 @@ for aof in $AOFS; do
 		notes=$(bl_stats "$BL_TMP/zio.err" "$zpid")
 		bl_progress "size=$size aof=$aof zio server (set+get): $notes"
 		for l in "${lines[@]}"; do
-			IFS='|' read -r op p plain zio ratio <<<"$l"
+			IFS='|' read -r op p plain zio ratio cpu <<<"$l"
 			bl_row "$BL_TMP/redis.tsv" redis \
 				"op=$op size=$size pipeline=$p aof=$aof clients=$CLIENTS runs=$RUNS" \
-				"$plain" "$zio" "$ratio" rps "$notes"
+				"$plain" "$zio" "$ratio" rps "$cpu $notes"
 		done
 	done
 done
