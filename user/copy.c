@@ -34,6 +34,7 @@ struct run {
 	uintptr_t p0, p1;
 	struct zio_origin *o;
 	uint64_t ooff;
+	uint64_t got;          /* bytes from p0 actually aliased (install_run) */
 };
 
 struct piece {
@@ -87,7 +88,7 @@ static int plan_runs(uintptr_t d, uintptr_t s, uint64_t n, const struct zio_seg 
 		} else {
 			if (nr == MAX_RUNS)
 				break;
-			runs[nr++] = (struct run){ p, p + ZIO_PAGE, g->o, ooff };
+			runs[nr++] = (struct run){ p, p + ZIO_PAGE, g->o, ooff, 0 };
 		}
 		*alias_bytes += ZIO_PAGE;
 	}
@@ -453,6 +454,7 @@ static void *copy_impl(void *dst, const void *src, size_t n, bool is_move, uintp
 			if (i < nr) {
 				got = install_run(&runs[i], site, now,
 						  spans_cover(absent, nabsent, runs[i].p0, runs[i].p1));
+				runs[i].got = got;
 				elided += got;
 			}
 			if (cur < x)
@@ -480,12 +482,17 @@ static void *copy_impl(void *dst, const void *src, size_t n, bool is_move, uintp
 
 	if (npc < 0) {
 		/* Too fragmented to plan: copy what is not aliased straight from
-		 * the source (its alias pages fault in, which is correct). */
+		 * the source (its alias pages fault in, which is correct) —
+		 * including the part of a run that could not be aliased (its
+		 * pages would not move: shared with a child since a fork). */
 		uintptr_t cur = d;
 
 		for (int i = 0; i < nr; i++) {
 			if (cur < runs[i].p0)
 				zio_raw_copy((void *)cur, (const void *)(s + (cur - d)), runs[i].p0 - cur);
+			cur = runs[i].p0 + runs[i].got;
+			if (cur < runs[i].p1)
+				zio_raw_copy((void *)cur, (const void *)(s + (cur - d)), runs[i].p1 - cur);
 			cur = runs[i].p1;
 		}
 		if (cur < d + n)

@@ -35,4 +35,6 @@ check "raw mremap EFAULT" "rawremap ok" $R -- $S rawremap
 for i in 1 2 3; do
 	check "extents SIGSEGV ($i)" " ok " $R -- $Z -s 108 -n 10000 -X remap
 done
+check "unplanned copy skipped unmoved pages" " ok " $R --policy always --threshold 8K -- \
+	$Z -s 1112 -n 10000 -K 6609,6646,6648,6820,6822,6837,6852,6860,6876,6883,6888-6889,6946-6947,6949,6954,6978
 echo "$still reproducers still fail"
