@@ -245,6 +245,15 @@ static int plan_pieces(uintptr_t d, uintptr_t s, uintptr_t x, uintptr_t y,
 	return np;
 }
 
+/* Does any segment read through an alias? */
+static bool source_aliased(const struct zio_seg *segs, int nseg)
+{
+	for (int i = 0; i < nseg; i++)
+		if (segs[i].o && segs[i].type == ZIO_R_ALIAS)
+			return true;
+	return false;
+}
+
 /* Pages of [a, b) that are aliases now. */
 static uint64_t alias_pages_in(uintptr_t a, uintptr_t b)
 {
@@ -397,6 +406,33 @@ static void *copy_impl(void *dst, const void *src, size_t n, bool is_move, uintp
 			zio_prepare_range(d, d + n, ZIO_PREP_OVERWRITE);
 		if (atomic_load_explicit(&zio_lazy_live, memory_order_relaxed))
 			zio_policy_forget_noted(d, d + n);
+		/* Its source's alias pages are read from their origins: faulting
+		 * them in would cost a round trip each, and charge the touches
+		 * to whoever made those aliases (a declined copy of a received
+		 * buffer would turn its input site off). */
+		if (!fixed && nseg > 0 && source_aliased(segs, nseg) &&
+		    (nseg = zio_index_resolve(&zio.ix, s, n, segs, MAX_SEGS)) > 0 &&
+		    (npc = plan_pieces(d, s, d, d + n, segs, nseg, pc, 0, pins, &npins)) > 0) {
+			if (npins)
+				zio_defer_begin();
+			zio_unlock(&old);
+			for (int i = 0; i < npc; i++)
+				zio_raw_copy((void *)pc[i].dst, (const void *)pc[i].src, pc[i].len);
+			if (npins) {
+				zio_unpin(pins, npins);
+				zio_defer_end();
+			}
+			errno = saved;
+			return dst;
+		}
+		if (npins) {
+			/* planning failed half way: let its pins go */
+			zio_defer_begin();
+			zio_unlock(&old);
+			zio_unpin(pins, npins);
+			zio_defer_end();
+			goto plain;
+		}
 		zio_unlock(&old);
 		goto plain;
 	}

@@ -69,11 +69,17 @@ static uint64_t expected(int fd, uint64_t len, off_t off, bool positional, int f
 	return (uint64_t)avail < len ? (uint64_t)avail : len;
 }
 
+/* Flags with which an input may be received elsewhere and put in place
+ * after: it consumes what it receives, and only into the buffer. */
+#define REDIRECT_FLAGS (MSG_DONTWAIT | MSG_WAITALL | MSG_NOSIGNAL | MSG_CMSG_CLOEXEC)
+
 ZIO_HIDDEN ssize_t zio_input(int fd, const struct iovec *iov, int iovcnt, uintptr_t site,
-			     ssize_t (*call)(void *ctx), void *ctx, off_t off, bool positional,
-			     int flags)
+			     ssize_t (*call)(void *ctx), void *ctx, void **bufp, off_t off,
+			     bool positional, int flags)
 {
 	struct zio_restore rs[MAX_RESTORE];
+	struct zio_redirect rd;
+	bool redirected = false;
 	int saved = errno, e, nrs = 0;
 	sigset_t old;
 	ssize_t ret;
@@ -113,7 +119,10 @@ ZIO_HIDDEN ssize_t zio_input(int fd, const struct iovec *iov, int iovcnt, uintpt
 				return -1;
 			}
 			zio_lock(&old);
-			for (int i = 0; i < iovcnt; i++) {
+			if (bufp && iovcnt == 1 && !(flags & ~REDIRECT_FLAGS) && !positional)
+				redirected = zio_redirect_begin(&rd, (uintptr_t)iov[0].iov_base,
+								iov[0].iov_len, site, exp);
+			for (int i = 0; i < iovcnt && !redirected; i++) {
 				uintptr_t a = (uintptr_t)iov[i].iov_base;
 				uint64_t l = iov[i].iov_len, x = exp < l ? exp : l;
 
@@ -125,6 +134,19 @@ ZIO_HIDDEN ssize_t zio_input(int fd, const struct iovec *iov, int iovcnt, uintpt
 			}
 			zio_unlock(&old);
 		}
+	}
+
+	if (redirected) {
+		void *buf = *bufp;
+
+		*bufp = (void *)rd.sb;
+		errno = saved;
+		ret = call(ctx);
+		e = errno;
+		*bufp = buf;
+		zio_redirect_end(&rd, ret);
+		errno = e;
+		return ret;
 	}
 
 	errno = saved;

@@ -363,8 +363,9 @@ static ssize_t in_one(struct in_ctx *c, uintptr_t site)
 {
 	struct iovec iov = { c->buf, c->len };
 
-	return zio_input(c->fd, &iov, 1, site, in_call, c, c->off,
-			 c->kind == IN_PREAD, c->flags);
+	/* recv, recvfrom and read can be pointed at another buffer */
+	return zio_input(c->fd, &iov, 1, site, in_call, c,
+			 c->kind == IN_PREAD ? NULL : &c->buf, c->off, c->kind == IN_PREAD, c->flags);
 }
 
 EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
@@ -414,7 +415,7 @@ EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 		return zio_real.recvmsg(fd, msg, flags);
 	return zio_input(fd, msg->msg_iov, (int)msg->msg_iovlen, SITE, in_call,
 			 &(struct in_ctx){ .kind = IN_RECVMSG, .fd = fd, .msg = msg, .flags = flags },
-			 0, false, flags);
+			 NULL, 0, false, flags);
 }
 
 EXPORT ssize_t read(int fd, void *buf, size_t len)
@@ -445,7 +446,7 @@ EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
 		return zio_real.readv(fd, iov, iovcnt);
 	return zio_input(fd, iov, iovcnt, SITE, in_call,
 			 &(struct in_ctx){ .kind = IN_READV, .fd = fd, .iov = iov, .iovcnt = iovcnt },
-			 0, false, 0);
+			 NULL, 0, false, 0);
 }
 
 EXPORT ssize_t pread(int fd, void *buf, size_t len, off_t off)
@@ -465,7 +466,7 @@ EXPORT ssize_t preadv(int fd, const struct iovec *iov, int iovcnt, off_t off)
 		return zio_real.preadv(fd, iov, iovcnt, off);
 	return zio_input(fd, iov, iovcnt, SITE, in_call,
 			 &(struct in_ctx){ .kind = IN_PREADV, .fd = fd, .iov = iov,
-					   .iovcnt = iovcnt, .off = off }, off, true, 0);
+					   .iovcnt = iovcnt, .off = off }, NULL, off, true, 0);
 }
 EXPORT ssize_t preadv64(int fd, const struct iovec *iov, int iovcnt, off_t off)
 	__attribute__((alias("preadv")));

@@ -391,6 +391,39 @@ ZIO_HIDDEN bool zio_policy_allow(uintptr_t ip, uint64_t bytes)
 	return true;
 }
 
+/*
+ * Inputs received into the arena leave the program's buffer aliased: a
+ * program that reads what it received faults on it.  The input site is
+ * weighed like a copy site (its buffer's alias pages are its aliases:
+ * each redirected input credits what it saved, each touch of them costs),
+ * and backs off the same way.
+ */
+ZIO_HIDDEN bool zio_policy_redirect(uintptr_t in_site)
+{
+	struct site *s;
+
+	if (!zio_opt.adaptive || !(s = lookup(in_site)))
+		return true;
+	if (s->skip_left) {
+		s->skip_left--;
+		ZIO_STAT_ADD(policy_skips, 1);
+		return false;
+	}
+	return true;
+}
+
+/* A redirected input aliased `bytes` of its buffer: what the plain way
+ * would have cost them (moved out and back, protected and unprotected). */
+ZIO_HIDDEN void zio_policy_redirected(uintptr_t in_site, uint64_t bytes)
+{
+	struct site *s = lookup(in_site);
+
+	if (!s)
+		return;
+	s->elided_pages += bytes / ZIO_PAGE;
+	s->saved_ns += (double)(bytes / ZIO_PAGE) * (2 * NS_MOVE + NS_WP + NS_UNWP);
+}
+
 ZIO_HIDDEN void zio_policy_elided(uintptr_t ip, uint64_t bytes)
 {
 	struct site *s = lookup(ip);
@@ -428,6 +461,7 @@ ZIO_HIDDEN void zio_policy_touched(uintptr_t ip, uint64_t faults, uint64_t pages
 		s->backoff = s->backoff ? (s->backoff * 2 > MAX_BACKOFF ? MAX_BACKOFF : s->backoff * 2)
 					: 16;
 		s->skip_left = s->backoff;
+		pr_debug("policy: site %#lx backs off %u (saved %.0f ns, touches %.0f ns)", (unsigned long)ip, s->backoff, s->saved_ns, s->touch_ns);
 		s->elided_pages = 0;
 		s->saved_ns = 0;
 		s->touch_ns = 0;

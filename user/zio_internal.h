@@ -265,7 +265,7 @@ struct zio_stats {
 	_Atomic uint64_t outputs_substituted, output_bytes_from_origin;
 	_Atomic uint64_t retired_copy, retired_move, parked_pages, refilled_pages;
 	_Atomic uint64_t inputs_tracked, policy_skips, policy_declined, policy_explores;
-	_Atomic uint64_t policy_untracked, policy_promoted;
+	_Atomic uint64_t policy_untracked, policy_promoted, inputs_redirected;
 	_Atomic uint64_t fb_register, fb_move, fb_copy, fb_wp, fb_alloc, fb_cap;
 };
 extern struct zio_stats zio_stats;
@@ -374,6 +374,19 @@ struct zio_restore {
 int zio_prepare_input(uintptr_t a, uint64_t len, uint64_t expect, struct zio_restore *rs,
 		      int max, uintptr_t site);
 void zio_finish_input(uintptr_t a, uint64_t n, struct zio_restore *rs, int nrs);
+
+/* An input received into a spare arena extent instead (core.c). */
+#define REDIRECT_MIN_PAGES  4
+#define REDIRECT_MAX_COPIES 16
+struct zio_redirect {
+	uintptr_t a;            /* the program's buffer */
+	uint64_t len;
+	uintptr_t sp, sb;       /* the extent; where byte a lands in it */
+	uint64_t span;
+	uintptr_t site;
+};
+bool zio_redirect_begin(struct zio_redirect *rd, uintptr_t a, uint64_t len, uintptr_t site, uint64_t exp);
+void zio_redirect_end(struct zio_redirect *rd, ssize_t n);
 /* Materialise alias pages [a, b) of region r (page aligned). */
 int zio_materialize(struct zio_region *r, uintptr_t a, uintptr_t b);
 /* Copy the bytes of an original to a shadow; aliases follow the origin. */
@@ -405,8 +418,11 @@ void *zio_copy_from_origin(void *dst, struct zio_origin *o, uint64_t ooff, size_
 
 /* data path (copy.c, input.c, output.c, release.c, fork.c) */
 void *zio_copy(void *dst, const void *src, size_t n, bool is_move, uintptr_t site);
+/* bufp: where call() takes its one buffer from (NULL: it cannot be
+ * pointed elsewhere), so the input can be received into the arena. */
 ssize_t zio_input(int fd, const struct iovec *iov, int iovcnt, uintptr_t site,
-		  ssize_t (*call)(void *ctx), void *ctx, off_t off, bool positional, int flags);
+		  ssize_t (*call)(void *ctx), void *ctx, void **bufp, off_t off, bool positional,
+		  int flags);
 ssize_t zio_output(int kind, int fd, const struct iovec *iov, int iovcnt, int flags,
 		   const struct sockaddr *to, socklen_t tolen, const struct msghdr *msg,
 		   off_t off);
@@ -426,6 +442,9 @@ enum { ZIO_OUT_SEND, ZIO_OUT_SENDTO, ZIO_OUT_SENDMSG, ZIO_OUT_WRITE, ZIO_OUT_WRI
 
 /* policy.c (called under the lock) */
 bool zio_policy_allow(uintptr_t site, uint64_t bytes);
+/* May an input at in_site be received into the arena (zio_redirect_begin)? */
+bool zio_policy_redirect(uintptr_t in_site);
+void zio_policy_redirected(uintptr_t in_site, uint64_t bytes);
 /* Should the first alias of an original received at in_site be made?
  * pages: destination pages to alias; present: of those, populated;
  * aliased: of those, aliases now (absent, but populated for a copy). */

@@ -135,9 +135,44 @@ Test(runtime, sparse_reads_of_reused_aliases_stop_their_elisions)
 {
 	struct run *r = zt_zio("sparse-pooled", NULL);
 
-	/* the same reads cost more than copies into populated buffers */
-	cr_assert_gt(stat_of(r->err, "policy_skips"), 200, "%s", r->err);
-	cr_assert_lt(stat_of(r->err, "elided_copies"), 100, "%s", r->err);
+	/* the same reads cost more than copies into populated buffers: the
+	 * site backs off (and is retried now and then: of 1200 copies, under
+	 * half elided; 119-315 seen) */
+	cr_assert_gt(stat_of(r->err, "policy_skips"), 50, "%s", r->err);
+	cr_assert_lt(stat_of(r->err, "elided_copies"), 600, "%s", r->err);
+}
+
+Test(runtime, a_reused_receive_buffer_is_received_into_the_arena)
+{
+	struct run *r = zt_zio("rx-reuse", "--policy=always");
+
+	/* 200 messages into one buffer, each in several recv()s, while the
+	 * copies of the one before alias it: most recv()s land in the arena
+	 * and leave the buffer aliased; the peer, the kept copies and the
+	 * buffer itself at the end read every byte right */
+	cr_assert_gt(stat_of(r->err, "inputs_redirected"), 300, "%s", r->err);
+	cr_assert_geq(stat_of(r->err, "elided_copies"), 400, "%s", r->err);
+}
+
+Test(runtime, a_redirected_buffer_reads_back_what_was_received)
+{
+	struct run *r = zt_zio("rx-touch", "--policy=always");
+
+	/* the same, and one message in 7 is read back from the buffer
+	 * itself: through faults on its alias pages */
+	cr_assert_gt(stat_of(r->err, "inputs_redirected"), 300, "%s", r->err);
+	cr_assert_gt(stat_of(r->err, "faults"), 100, "%s", r->err);
+}
+
+Test(runtime, the_adaptive_policy_redirects_a_reused_receive_buffer)
+{
+	struct run *r = zt_zio("rx-whole", NULL);
+
+	/* one read() a message: after the first few (while the first copies
+	 * are learned) every one; the copies kept and read back later are
+	 * not held against the buffer's input site (their declined copies
+	 * read the received bytes from the arena, without faults) */
+	cr_assert_gt(stat_of(r->err, "inputs_redirected"), 150, "%s", r->err);
 }
 
 Test(runtime, a_declined_input_site_only_notes_its_inputs)

@@ -582,6 +582,94 @@ static void mode_sparse_pooled(void)
 	sparse(false);
 }
 
+/*
+ * A pooled server: every message is received into the same buffer while
+ * the copies of the one before still alias it (the runtime may receive it
+ * elsewhere and alias the buffer instead).  Two stages of copies, the
+ * last sent to a peer that checks every byte; one message in 10 is also
+ * kept by copy and checked again 25 messages later, after the buffer has
+ * been received into many times; with `touch` the buffer itself is read
+ * back now and then.  A length that is no page multiple, and recv()s of
+ * whatever the feeder has written so far, put message boundaries
+ * anywhere in a page (or, `whole`, one read() a message).
+ */
+/* Message `seed` of len bytes into buf with one read(): written whole into
+ * a pipe first (len up to the pipe's 1 MiB). */
+static void receive_whole(void *buf, size_t len, unsigned seed)
+{
+	int p[2];
+	pthread_t t;
+	struct feed f;
+
+	CHECK(!pipe(p), "pipe: %s", strerror(errno));
+	CHECK(fcntl(p[1], F_SETPIPE_SZ, 1 << 20) >= (int)len, "F_SETPIPE_SZ: %s", strerror(errno));
+	f = (struct feed){ p[1], len, seed };
+	CHECK(!pthread_create(&t, NULL, feeder, &f), "pthread_create");
+	pthread_join(t, NULL);
+	CHECK(read(p[0], buf, len) == (ssize_t)len, "read: %s", strerror(errno));
+	close(p[0]);
+	close(p[1]);
+}
+
+static void rx_reuse(bool touch, bool whole)
+{
+	const size_t n = 256 * KB + 100;
+	const int rounds = 200;
+	unsigned char *rx = xmalloc(n), *b1 = xmalloc(n), *b2 = xmalloc(n), *keep[3];
+	int sv[2];
+	pthread_t t;
+	struct sink s;
+
+	for (int k = 0; k < 3; k++)
+		keep[k] = xmalloc(n);
+	CHECK(!socketpair(AF_UNIX, SOCK_STREAM, 0, sv), "socketpair");
+	s = (struct sink){ sv[1], n, rounds, 0 };
+	pthread_create(&t, NULL, sink_thread, &s);
+	for (int r = 0; r < rounds; r++) {
+		size_t o = 0;
+
+		if (whole)
+			receive_whole(rx, n, (unsigned)r);
+		else
+			receive(rx, n, (unsigned)r);
+		memcpy(b1, rx, n);
+		memcpy(b2, b1, n);
+		if (r % 10 == 0)
+			memcpy(keep[(r / 10) % 3], rx, n);
+		if (r % 10 == 5 && r >= 25)
+			expect(keep[((r - 25) / 10) % 3], n, (unsigned)(r - 25), 0, "kept copy");
+		if (touch && r % 7 == 3)
+			expect(rx, n, (unsigned)r, 0, "buffer read back");
+		while (o < n) {
+			ssize_t w = send(sv[0], b2 + o, n - o, 0);
+
+			CHECK(w > 0, "send: %s", strerror(errno));
+			o += (size_t)w;
+		}
+	}
+	pthread_join(t, NULL);
+	CHECK(s.bad == 0, "receiver saw wrong bytes in round %ld", s.bad);
+	expect(rx, n, rounds - 1, 0, "last message in the buffer");
+	expect(b1, n, rounds - 1, 0, "last first-stage copy");
+}
+
+static void mode_rx_reuse(void)
+{
+	rx_reuse(false, false);
+}
+
+static void mode_rx_touch(void)
+{
+	rx_reuse(true, false);
+}
+
+/* Each message read whole in one read(), as a server reading full
+ * requests does. */
+static void mode_rx_whole(void)
+{
+	rx_reuse(false, true);
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(void);
@@ -591,7 +679,8 @@ static const struct {
 	{ "threads", mode_threads }, { "kernel", mode_kernel }, { "touchall", mode_touchall },
 	{ "small", mode_small }, { "declined", mode_declined },
 	{ "redeclined", mode_redeclined }, { "sparse-fresh", mode_sparse_fresh },
-	{ "sparse-pooled", mode_sparse_pooled },
+	{ "sparse-pooled", mode_sparse_pooled }, { "rx-reuse", mode_rx_reuse },
+	{ "rx-touch", mode_rx_touch }, { "rx-whole", mode_rx_whole },
 };
 
 int main(int argc, char **argv)
@@ -599,7 +688,7 @@ int main(int argc, char **argv)
 	if (argc != 2) {
 		fprintf(stderr, "usage: zt MODE (relay touch store-orig memmove free fork "
 			"threads kernel touchall small declined redeclined sparse-fresh "
-			"sparse-pooled)\n");
+			"sparse-pooled rx-reuse rx-touch rx-whole)\n");
 		return 2;
 	}
 	mode = argv[1];
