@@ -136,7 +136,8 @@ ZIO_HIDDEN void zio_print_stats(void)
 		"faults=%llu fallbacks=%llu wp_faults=%llu missing_faults=%llu "
 		"zero_faults=%llu outputs_substituted=%llu output_bytes_from_origin=%llu "
 		"retired_copy=%llu retired_move=%llu parked_pages=%llu refilled_pages=%llu "
-		"inputs_tracked=%llu inputs_redirected=%llu policy_skips=%llu policy_declined=%llu policy_explores=%llu "
+		"inputs_tracked=%llu inputs_redirected=%llu policy_skips=%llu policy_declined=%llu "
+		"policy_explores=%llu "
 		"policy_untracked=%llu policy_promoted=%llu "
 		"live_aliases=%llu "
 		"fb_register=%llu fb_move=%llu fb_copy=%llu fb_wp=%llu fb_alloc=%llu "
@@ -145,7 +146,8 @@ ZIO_HIDDEN void zio_print_stats(void)
 		S(faults), S(fallbacks), S(wp_faults), S(missing_faults), S(zero_faults),
 		S(outputs_substituted), S(output_bytes_from_origin), S(retired_copy),
 		S(retired_move), S(parked_pages), S(refilled_pages), S(inputs_tracked),
-		S(inputs_redirected), S(policy_skips), S(policy_declined), S(policy_explores), S(policy_untracked), S(policy_promoted),
+		S(inputs_redirected), S(policy_skips), S(policy_declined), S(policy_explores),
+		S(policy_untracked), S(policy_promoted),
 		(unsigned long long)atomic_load(&zio_live_aliases),
 		S(fb_register), S(fb_move), S(fb_copy), S(fb_wp), S(fb_alloc), S(fb_cap));
 	/* The AF_XDP layer's fields join the line (xsk_hooks.c). */

@@ -427,11 +427,11 @@ ZIO_HIDDEN void zio_policy_redirected(uintptr_t in_site, uint64_t bytes)
 ZIO_HIDDEN void zio_policy_elided(uintptr_t ip, uint64_t bytes)
 {
 	struct site *s = lookup(ip);
+	double f;
 
 	if (!s)
 		return;
-	double f = s->present_known ? s->present_frac : 1.0;
-
+	f = s->present_known ? s->present_frac : 1.0;
 	s->elided_pages += bytes / ZIO_PAGE;
 	/* the destination's state as the site last saw it (unknown: as if
 	 * populated, the cheaper copy) */
@@ -461,7 +461,8 @@ ZIO_HIDDEN void zio_policy_touched(uintptr_t ip, uint64_t faults, uint64_t pages
 		s->backoff = s->backoff ? (s->backoff * 2 > MAX_BACKOFF ? MAX_BACKOFF : s->backoff * 2)
 					: 16;
 		s->skip_left = s->backoff;
-		pr_debug("policy: site %#lx backs off %u (saved %.0f ns, touches %.0f ns)", (unsigned long)ip, s->backoff, s->saved_ns, s->touch_ns);
+		pr_debug("policy: site %#lx backs off %u (saved %.0f ns, touches %.0f ns)",
+			 (unsigned long)ip, s->backoff, s->saved_ns, s->touch_ns);
 		s->elided_pages = 0;
 		s->saved_ns = 0;
 		s->touch_ns = 0;

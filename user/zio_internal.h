@@ -385,7 +385,8 @@ struct zio_redirect {
 	uint64_t span;
 	uintptr_t site;
 };
-bool zio_redirect_begin(struct zio_redirect *rd, uintptr_t a, uint64_t len, uintptr_t site, uint64_t exp);
+bool zio_redirect_begin(struct zio_redirect *rd, uintptr_t a, uint64_t len, uintptr_t site,
+			uint64_t exp);
 void zio_redirect_end(struct zio_redirect *rd, ssize_t n);
 /* Materialise alias pages [a, b) of region r (page aligned). */
 int zio_materialize(struct zio_region *r, uintptr_t a, uintptr_t b);
