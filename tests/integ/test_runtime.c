@@ -45,7 +45,11 @@ Test(runtime, recv_memcpy_send_elides_and_the_peer_gets_identical_bytes)
 
 	cr_assert_geq(stat_of(r->err, "elided_copies"), 16, "%s", r->err);
 	cr_assert_gt(stat_of(r->err, "outputs_substituted"), 0, "%s", r->err);
-	cr_assert_gt(stat_of(r->err, "output_bytes_from_origin"), 8 * 500 * 1024, "%s", r->err);
+	/* most of the 8 x 512 KiB sent come from the originals: not the
+	 * partial pages at either end, nor (inputs received into the arena)
+	 * a page where one recv() ended and the next began, which is copied
+	 * into the buffer: 4.11-4.19 MB seen */
+	cr_assert_gt(stat_of(r->err, "output_bytes_from_origin"), 7 * 512 * 1024, "%s", r->err);
 	cr_assert_eq(stat_of(r->err, "fallbacks"), 0, "%s", r->err);
 }
 
