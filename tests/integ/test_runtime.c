@@ -140,9 +140,11 @@ Test(runtime, sparse_reads_of_reused_aliases_stop_their_elisions)
 	struct run *r = zt_zio("sparse-pooled", NULL);
 
 	/* the same reads cost more than copies into populated buffers: the
-	 * site backs off (and is retried now and then: of 1200 copies, under
-	 * half elided; 119-315 seen) */
-	cr_assert_gt(stat_of(r->err, "policy_skips"), 50, "%s", r->err);
+	 * copy site backs off, or the input site's originals are declined
+	 * (and either is retried now and then: of 1200 copies, under half
+	 * elided; 60-315 seen) */
+	cr_assert_gt(stat_of(r->err, "policy_skips") + stat_of(r->err, "policy_declined"), 100,
+		     "%s", r->err);
 	cr_assert_lt(stat_of(r->err, "elided_copies"), 600, "%s", r->err);
 }
 
