@@ -407,6 +407,7 @@ ZIO_HIDDEN bool zio_policy_redirect(uintptr_t in_site)
 	if (s->skip_left) {
 		s->skip_left--;
 		ZIO_STAT_ADD(policy_skips, 1);
+		ZIO_PROBE1(policy_skip, in_site);
 		return false;
 	}
 	return true;
