@@ -298,6 +298,18 @@ int BPF_USDT(zio_retire, __u64 orig_id, __u64 bytes, int moved)
 }
 
 SEC("usdt")
+int BPF_USDT(zio_redirect, __u64 site, __u64 bytes)
+{
+	struct zio_obs_counters *c = ctr();
+
+	if (!c)
+		return 0;
+	c->inputs_redirected++;
+	c->redirected_bytes += bytes;
+	return 0;
+}
+
+SEC("usdt")
 int BPF_USDT(zio_policy_skip, __u64 site)
 {
 	struct zio_obs_counters *c = ctr();

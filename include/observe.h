@@ -32,7 +32,7 @@
 
 #include "zio_probes.h"
 
-#define ZIO_OBS_ABI 1
+#define ZIO_OBS_ABI 2
 
 /* Map sizes.  A full map drops the update and counts it in `lost`. */
 #define ZIO_OBS_MAX_REGIONS (1 << 18)
@@ -86,6 +86,8 @@ struct zio_obs_counters {
 	__u64 retired_move;                     /* ... whose pages moved there */
 	__u64 retired_bytes;
 	__u64 policy_skips;
+	__u64 inputs_redirected;                /* inputs received into the arena */
+	__u64 redirected_bytes;                 /* ... of the buffer aliased to them */
 	__u64 region_events;                    /* region_set + region_del */
 	__u64 lost;                             /* updates a full map refused */
 };

@@ -753,6 +753,7 @@ ZIO_HIDDEN void zio_redirect_end(struct zio_redirect *rd, ssize_t n)
 		if (cp[i].lo < cp[i].hi && zio_region_first_overlap(&zio.ix, cp[i].lo, cp[i].hi))
 			zio_prepare_range(cp[i].lo, cp[i].hi, ZIO_PREP_OVERWRITE);
 	ZIO_STAT_ADD(inputs_redirected, 1);
+	ZIO_PROBE2(redirect, rd->site, aliased);
 	if (aliased)
 		zio_policy_redirected(rd->site, aliased);
 	zio_unlock(&old);

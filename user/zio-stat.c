@@ -732,6 +732,9 @@ static void print_text(const struct snap *d, struct zio_syms *syms, size_t npids
 	printf("  retired       %llu copied, %llu moved, %s\n",
 	       (unsigned long long)c->retired_copy, (unsigned long long)c->retired_move,
 	       human(c->retired_bytes, b1, sizeof(b1)));
+	printf("  redirected    %llu inputs, %s of their buffers aliased\n",
+	       (unsigned long long)c->inputs_redirected,
+	       human(c->redirected_bytes, b1, sizeof(b1)));
 	printf("  policy skips  %llu\n", (unsigned long long)c->policy_skips);
 	if (c->lost)
 		printf("  lost updates  %llu (a BPF map was full)\n", (unsigned long long)c->lost);
@@ -788,12 +791,14 @@ static void print_json(const struct snap *d, struct zio_syms *syms, const struct
 		       (unsigned long long)c->fallbacks[i]);
 	printf("},\"faults\":%llu,\"outputs_substituted\":%llu,\"output_bytes\":%llu,"
 	       "\"output_bytes_from_origin\":%llu,\"retired_copy\":%llu,\"retired_move\":%llu,"
-	       "\"retired_bytes\":%llu,\"policy_skips\":%llu,\"lost_updates\":%llu",
+	       "\"retired_bytes\":%llu,\"inputs_redirected\":%llu,\"redirected_bytes\":%llu,"
+	       "\"policy_skips\":%llu,\"lost_updates\":%llu",
 	       (unsigned long long)c->faults, (unsigned long long)c->outputs,
 	       (unsigned long long)c->output_bytes,
 	       (unsigned long long)c->output_bytes_from_origin,
 	       (unsigned long long)c->retired_copy, (unsigned long long)c->retired_move,
-	       (unsigned long long)c->retired_bytes, (unsigned long long)c->policy_skips,
+	       (unsigned long long)c->retired_bytes, (unsigned long long)c->inputs_redirected,
+	       (unsigned long long)c->redirected_bytes, (unsigned long long)c->policy_skips,
 	       (unsigned long long)c->lost);
 	printf(",\"fault_latency_ns\":{\"count\":%llu,\"p50\":%.0f,\"p99\":%.0f,\"hist\":[",
 	       (unsigned long long)sum(d->lat, ZIO_OBS_LAT_SLOTS), percentile(d->lat, 50),

@@ -11,7 +11,11 @@
  *                              copy_c: C <- SRC[0, 192K)
  *   observe_target work      the same, then a load from A, a store into
  *                            C, a send of B to a socket, and a store into
- *                            SRC (retires it while aliases depend on it)
+ *                            SRC (retires it while aliases depend on it);
+ *                            then 256 KiB into RX, copy_d: D <- RX, and
+ *                            into RX again while D aliases it (D's pages
+ *                            were populated, so the spare pages for the
+ *                            second input to land in exist)
  *
  * Protocol on stdout/stdin, so that a test can look while it waits:
  *   "pid=P" then waits for a line on stdin (a test attaches meanwhile);
@@ -121,6 +125,12 @@ __attribute__((noinline)) static void copy_c(void *d, const void *s, size_t n)
 	__asm__ volatile("" ::: "memory");
 }
 
+__attribute__((noinline)) static void copy_d(void *d, const void *s, size_t n)
+{
+	memcpy(d, s, n);
+	__asm__ volatile("" ::: "memory");
+}
+
 static void wait_line(void)
 {
 	char c;
@@ -165,7 +175,7 @@ int main(int argc, char **argv)
 		{ "b", copy_b, 64 * KB, 128 * KB },
 		{ "c", copy_c, 0, 192 * KB },
 	};
-	unsigned char *src, *dst[3];
+	unsigned char *src, *dst[3], *rx = NULL, *d = NULL;
 	int work;
 
 	if (argc != 2 || (strcmp(argv[1], "aliases") && strcmp(argv[1], "work"))) {
@@ -213,6 +223,13 @@ int main(int argc, char **argv)
 		close(sv[0]);
 		close(sv[1]);
 		((volatile unsigned char *)src)[3 * PG] = pat(3 * PG);  /* store into SRC */
+		rx = xmmap(SRC_LEN);
+		d = xmmap(SRC_LEN + PG);
+		munmap(d + SRC_LEN, PG);
+		memset(d, 0, SRC_LEN);
+		receive(rx, SRC_LEN);
+		copy_d(d, rx, SRC_LEN);
+		receive(rx, SRC_LEN);
 	}
 	printf("done\n");
 	fflush(stdout);
@@ -221,6 +238,10 @@ int main(int argc, char **argv)
 	for (int i = 0; i < 3; i++)
 		check(dst[i], cp[i].len, cp[i].off, cp[i].name);
 	check(src, SRC_LEN, 0, "src");
+	if (rx) {
+		check(d, SRC_LEN, 0, "d");
+		check(rx, SRC_LEN, 0, "rx");
+	}
 	printf("observe_target: ok\n");
 	return 0;
 }

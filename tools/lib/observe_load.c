@@ -51,6 +51,7 @@ static const struct {
 	{ "fallback",    "zio_fallback",    false },
 	{ "output",      "zio_output",      false },
 	{ "retire",      "zio_retire",      false },
+	{ "redirect",    "zio_redirect",    false },
 	{ "policy_skip", "zio_policy_skip", false },
 };
 #define OBS_NPROBES (sizeof(obs_probes) / sizeof(obs_probes[0]))
