@@ -7,10 +7,12 @@
 # Server CPU per request, side by side: for each round, each VARIANT in
 # turn starts Debian's redis-server (VARIANT "plain", or a zio-run path:
 # the server runs under it), runs redis-benchmark for each OP:PIPELINE in
-# order against it, and prints the server's utime+stime per request (us)
-# (schedstat, all threads) and the rate redis-benchmark reported.  CPU per request is steadier than
-# throughput on a shared 2-CPU machine (the client's share and the host's
-# slow phases move rps by +-10%), and it is what eliding copies saves.
+# order against it, and prints the server's CPU time per request (us; all
+# its threads, from schedstat) and the rate redis-benchmark reported.  CPU
+# per request is steadier than throughput on a shared 2-CPU machine (the
+# client's share and the host's slow phases move rps by +-10%), and it is
+# what eliding copies saves.  The data dir and the AOF (-a yes,
+# appendfsync always, no automatic rewrites) live on /dev/shm.
 #
 #   tools/redis-cpu-ab.sh -s 262144 -o "set:1 get:1 get:16" plain build/zio-run
 #
