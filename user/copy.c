@@ -349,6 +349,18 @@ static bool promote_noted(uintptr_t s, size_t n, uintptr_t d, uintptr_t site)
 	return true;
 }
 
+/* Outside the lock: the planned pieces, then the pins they read through
+ * let go (signals stay deferred until then: zio_defer_begin). */
+static void copy_pieces(const struct piece *pc, int npc, struct zio_origin **pins, int npins)
+{
+	for (int i = 0; i < npc; i++)
+		zio_raw_copy((void *)pc[i].dst, (const void *)pc[i].src, pc[i].len);
+	if (npins) {
+		zio_unpin(pins, npins);
+		zio_defer_end();
+	}
+}
+
 static void *plain_copy(void *dst, const void *src, size_t n, bool is_move)
 {
 	if (is_move && zio_real.memmove)
@@ -416,24 +428,15 @@ static void *copy_impl(void *dst, const void *src, size_t n, bool is_move, uintp
 			if (npins)
 				zio_defer_begin();
 			zio_unlock(&old);
-			for (int i = 0; i < npc; i++)
-				zio_raw_copy((void *)pc[i].dst, (const void *)pc[i].src, pc[i].len);
-			if (npins) {
-				zio_unpin(pins, npins);
-				zio_defer_end();
-			}
+			copy_pieces(pc, npc, pins, npins);
 			errno = saved;
 			return dst;
 		}
-		if (npins) {
-			/* planning failed half way: let its pins go */
+		/* (planning may have failed half way: its pins go too) */
+		if (npins)
 			zio_defer_begin();
-			zio_unlock(&old);
-			zio_unpin(pins, npins);
-			zio_defer_end();
-			goto plain;
-		}
 		zio_unlock(&old);
+		copy_pieces(pc, 0, pins, npins);
 		goto plain;
 	}
 
@@ -533,14 +536,9 @@ static void *copy_impl(void *dst, const void *src, size_t n, bool is_move, uintp
 		}
 		if (cur < d + n)
 			zio_raw_copy((void *)cur, (const void *)(s + (cur - d)), d + n - cur);
-	} else {
-		for (int i = 0; i < npc; i++)
-			zio_raw_copy((void *)pc[i].dst, (const void *)pc[i].src, pc[i].len);
+		npc = 0;
 	}
-	if (npins) {
-		zio_unpin(pins, npins);
-		zio_defer_end();
-	}
+	copy_pieces(pc, npc, pins, npins);
 	errno = saved;
 	return dst;
 

@@ -660,7 +660,7 @@ ZIO_HIDDEN bool zio_redirect_begin(struct zio_redirect *rd, uintptr_t a, uint64_
 	struct zio_region *r;
 
 	if (!zio.have_move || hi < lo + REDIRECT_MIN_PAGES * ZIO_PAGE ||
-	    !zio_policy_redirect(site))
+	    !zio_policy_allow(site, len))
 		return false;
 	r = zio_region_first_overlap(&zio.ix, lo, hi);
 	if (!r || (r->type == ZIO_R_ORIG && !(r->o->kind == ZIO_ORIGIN_APP && r->o->ref_pages)))

@@ -392,29 +392,13 @@ ZIO_HIDDEN bool zio_policy_allow(uintptr_t ip, uint64_t bytes)
 }
 
 /*
- * Inputs received into the arena leave the program's buffer aliased: a
- * program that reads what it received faults on it.  The input site is
- * weighed like a copy site (its buffer's alias pages are its aliases:
- * each redirected input credits what it saved, each touch of them costs),
- * and backs off the same way.
+ * A redirected input aliased `bytes` of its buffer: credit what the plain
+ * way would have cost them (moved out and back, protected and
+ * unprotected).  The buffer's alias pages carry the input site, so a
+ * program that reads what it received pays its faults to that site, which
+ * is weighed like a copy site and backs off the same way
+ * (zio_policy_allow, asked by zio_redirect_begin).
  */
-ZIO_HIDDEN bool zio_policy_redirect(uintptr_t in_site)
-{
-	struct site *s;
-
-	if (!zio_opt.adaptive || !(s = lookup(in_site)))
-		return true;
-	if (s->skip_left) {
-		s->skip_left--;
-		ZIO_STAT_ADD(policy_skips, 1);
-		ZIO_PROBE1(policy_skip, in_site);
-		return false;
-	}
-	return true;
-}
-
-/* A redirected input aliased `bytes` of its buffer: what the plain way
- * would have cost them (moved out and back, protected and unprotected). */
 ZIO_HIDDEN void zio_policy_redirected(uintptr_t in_site, uint64_t bytes)
 {
 	struct site *s = lookup(in_site);

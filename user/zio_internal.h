@@ -443,8 +443,6 @@ enum { ZIO_OUT_SEND, ZIO_OUT_SENDTO, ZIO_OUT_SENDMSG, ZIO_OUT_WRITE, ZIO_OUT_WRI
 
 /* policy.c (called under the lock) */
 bool zio_policy_allow(uintptr_t site, uint64_t bytes);
-/* May an input at in_site be received into the arena (zio_redirect_begin)? */
-bool zio_policy_redirect(uintptr_t in_site);
 void zio_policy_redirected(uintptr_t in_site, uint64_t bytes);
 /* Should the first alias of an original received at in_site be made?
  * pages: destination pages to alias; present: of those, populated;

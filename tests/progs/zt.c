@@ -87,6 +87,19 @@ static void *sink_thread(void *arg)
 	return NULL;
 }
 
+/* send() all n bytes of b to fd. */
+static void send_all(int fd, const void *b, size_t n)
+{
+	size_t o = 0;
+
+	while (o < n) {
+		ssize_t w = send(fd, (const char *)b + o, n - o, 0);
+
+		CHECK(w > 0, "send: %s", strerror(errno));
+		o += (size_t)w;
+	}
+}
+
 static void mode_relay(void)
 {
 	const size_t n = 512 * KB;
@@ -100,17 +113,10 @@ static void mode_relay(void)
 	s = (struct sink){ sv[1], n, rounds, 0 };
 	pthread_create(&t, NULL, sink_thread, &s);
 	for (int r = 0; r < rounds; r++) {
-		size_t o = 0;
-
 		receive(in, n, (unsigned)r);
 		memcpy(mid, in, n);
 		memcpy(out + 300, mid, n);      /* not page-congruent */
-		while (o < n) {
-			ssize_t w = send(sv[0], out + 300 + o, n - o, 0);
-
-			CHECK(w > 0, "send: %s", strerror(errno));
-			o += (size_t)w;
-		}
+		send_all(sv[0], out + 300, n);
 	}
 	pthread_join(t, NULL);
 	CHECK(s.bad == 0, "receiver saw wrong bytes in round %ld", s.bad);
@@ -503,16 +509,10 @@ static void mode_redeclined(void)
 	pthread_create(&t, NULL, sink_thread, &s);
 	for (int r = 0; r < fresh; r++) {
 		unsigned char *f = xmmap(n);
-		size_t o = 0;
 
 		receive(in, n, (unsigned)r);
 		memcpy(f, in, n);
-		while (o < n) {
-			ssize_t w = send(sv[0], f + o, n - o, 0);
-
-			CHECK(w > 0, "send: %s", strerror(errno));
-			o += (size_t)w;
-		}
+		send_all(sv[0], f, n);
 		munmap(f, n);
 	}
 	pthread_join(t, NULL);
@@ -548,7 +548,6 @@ static void sparse(bool fresh)
 	pthread_create(&t, NULL, sink_thread, &s);
 	for (int r = 0; r < rounds; r++) {
 		unsigned char *d[SPARSE_STAGES], *last;
-		size_t o = 0;
 
 		receive(in, n, (unsigned)r);
 		for (int k = 0; k < SPARSE_STAGES; k++) {
@@ -559,12 +558,7 @@ static void sparse(bool fresh)
 		for (size_t i = r % PG; i < n; i += 10 * PG)
 			CHECK(last[i] == pat(i, (unsigned)r), "round %d: byte %zu read back wrong",
 			      r, i);
-		while (o < n) {
-			ssize_t w = send(sv[0], last + o, n - o, 0);
-
-			CHECK(w > 0, "send: %s", strerror(errno));
-			o += (size_t)w;
-		}
+		send_all(sv[0], last, n);
 		for (int k = 0; k < SPARSE_STAGES && fresh; k++)
 			munmap(d[k], n);
 	}
@@ -626,8 +620,6 @@ static void rx_reuse(bool touch, bool whole)
 	s = (struct sink){ sv[1], n, rounds, 0 };
 	pthread_create(&t, NULL, sink_thread, &s);
 	for (int r = 0; r < rounds; r++) {
-		size_t o = 0;
-
 		if (whole)
 			receive_whole(rx, n, (unsigned)r);
 		else
@@ -640,12 +632,7 @@ static void rx_reuse(bool touch, bool whole)
 			expect(keep[((r - 25) / 10) % 3], n, (unsigned)(r - 25), 0, "kept copy");
 		if (touch && r % 7 == 3)
 			expect(rx, n, (unsigned)r, 0, "buffer read back");
-		while (o < n) {
-			ssize_t w = send(sv[0], b2 + o, n - o, 0);
-
-			CHECK(w > 0, "send: %s", strerror(errno));
-			o += (size_t)w;
-		}
+		send_all(sv[0], b2, n);
 	}
 	pthread_join(t, NULL);
 	CHECK(s.bad == 0, "receiver saw wrong bytes in round %ld", s.bad);
