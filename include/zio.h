@@ -11,6 +11,8 @@
 #define ZIO_ENV_THRESHOLD   "ZIO_THRESHOLD"   /* bytes: smallest copy elided */
 #define ZIO_ENV_STATS       "ZIO_STATS"       /* 1: stats line at exit */
 #define ZIO_ENV_LOG         "ZIO_LOG"         /* 0 quiet .. 3 debug */
+#define ZIO_ENV_LOG_FILE    "ZIO_LOG_FILE"    /* log to this file (%p: pid) */
+#define ZIO_ENV_LOG_RATE    "ZIO_LOG_RATE"    /* debug lines a second, 0: all */
 #define ZIO_ENV_POOL_MAX    "ZIO_POOL_MAX"    /* bytes of spare pages kept */
 #define ZIO_ENV_MAX_ALIASES "ZIO_MAX_ALIASES" /* live alias records cap */
 #define ZIO_ENV_POLICY      "ZIO_POLICY"      /* adaptive | always */

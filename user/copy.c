@@ -123,6 +123,8 @@ static int origin_protect(struct zio_origin *o, uint64_t off, uint64_t len)
 		err = zio_uffd_register(lo, hi);
 	if (err)
 		return err;
+	pr_trace("protect o%llu [%#lx,%#lx)", (unsigned long long)o->id, (unsigned long)lo,
+		 (unsigned long)hi);
 	if (o->wp_hi > o->wp_lo) {
 		err = zio_uffd_wp(lo, o->wp_lo, true);
 		if (!err)
@@ -194,6 +196,10 @@ static uint64_t install_run(struct run *r, uintptr_t site, uint64_t now, bool ab
 		return 0;
 	}
 	r->o->copies++;
+	pr_trace("alias [%#lx,%#lx) of o%llu+%#llx (%s, site %#lx)", (unsigned long)r->p0,
+		 (unsigned long)r->p1, (unsigned long long)r->o->id, (unsigned long long)r->ooff,
+		 r->o->kind == ZIO_ORIGIN_APP ? "original" :
+		 r->o->kind == ZIO_ORIGIN_SHADOW ? "shadow" : "frame", (unsigned long)site);
 	return len;
 }
 
@@ -413,6 +419,9 @@ static void *copy_impl(void *dst, const void *src, size_t n, bool is_move, uintp
 	    zio.ix.n_alias + (uint64_t)nr > zio_opt.max_aliases) {
 		if (nr && zio.ix.n_alias + (uint64_t)nr > zio_opt.max_aliases)
 			zio_fallback(ZIO_FB_CAP);
+		if (nseg > 0 && (nseg > 1 || segs[0].o))
+			pr_trace("copy [%#lx,+%zu) <- %#lx (site %#lx): not elided", (unsigned long)d,
+				 n, (unsigned long)s, (unsigned long)site);
 		/* A plain copy; what it overwrites must be made safe first. */
 		if (zio_region_first_overlap(&zio.ix, d, d + n))
 			zio_prepare_range(d, d + n, ZIO_PREP_OVERWRITE);
@@ -507,6 +516,9 @@ static void *copy_impl(void *dst, const void *src, size_t n, bool is_move, uintp
 			}
 		}
 	}
+	pr_trace("copy [%#lx,+%zu) <- %#lx (site %#lx): %llu bytes elided, %d pieces copied",
+		 (unsigned long)d, n, (unsigned long)s, (unsigned long)site,
+		 (unsigned long long)elided, npc);
 	if (elided) {
 		ZIO_STAT_ADD(elided_copies, 1);
 		ZIO_STAT_ADD(elided_bytes, elided);

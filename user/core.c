@@ -154,6 +154,9 @@ ZIO_HIDDEN int zio_materialize(struct zio_region *r, uintptr_t a, uintptr_t b)
 	}
 	if (err)
 		return err;
+	pr_trace("materialize [%#lx,%#lx) from o%llu+%#llx (cause %d, site %#lx)",
+		 (unsigned long)a, (unsigned long)b, (unsigned long long)o->id,
+		 (unsigned long long)off, zio_mat_cause, (unsigned long)r->site);
 	ZIO_STAT_ADD(materialized_pages, len / ZIO_PAGE);
 	ZIO_PROBE4(materialize, a, len / ZIO_PAGE, zio_mat_cause ? zio_mat_cause : ZIO_MAT_LOAD,
 		   r->site);
@@ -225,6 +228,8 @@ ZIO_HIDDEN int zio_retire(struct zio_origin *o, bool content_dead)
 		if (fresh)
 			zio_origin_put_if_unused(&zio.ix, fresh);
 		zio_fallback(ZIO_FB_ALLOC);
+		pr_trace("retire o%llu: no shadow, materialising its %llu alias pages",
+			 (unsigned long long)o->id, (unsigned long long)o->ref_pages);
 		zio_mat_cause = ZIO_MAT_WRITE_ORIG;
 		while (o->aliases && !err) {
 			struct zio_region *a = o->aliases;
@@ -258,6 +263,10 @@ ZIO_HIDDEN int zio_retire(struct zio_origin *o, bool content_dead)
 	o->shadow_lo = sh;
 	o->shadow_hi = sh + len;
 	o->wp_lo = o->wp_hi = 0;
+	pr_trace("retire o%llu [%#lx,%#lx) -> shadow %#lx (%s; %llu alias pages; app keeps o%llu)",
+		 (unsigned long long)o->id, (unsigned long)ilo, (unsigned long)ihi,
+		 (unsigned long)sh, moved_pages ? "moved" : "copied",
+		 (unsigned long long)o->ref_pages, (unsigned long long)fresh->id);
 	ZIO_PROBE3(retire, o->id, len, moved_pages);
 	for (struct zio_region *al = o->aliases; al; al = al->onext)
 		zio_probe_region(al);  /* they now read from the shadow */
@@ -272,6 +281,8 @@ ZIO_HIDDEN int zio_retire(struct zio_origin *o, bool content_dead)
 static void alias_drop(struct zio_region *r, uintptr_t a, uintptr_t b, bool refill)
 {
 	zio_policy_alias_end(r->site, (b - a) / ZIO_PAGE, true);
+	pr_trace("drop alias [%#lx,%#lx) of o%llu (%s)", (unsigned long)a, (unsigned long)b,
+		 (unsigned long long)r->o->id, refill ? "released" : "unmapped");
 	zio_index_cut(&zio.ix, r, a, b);
 	if (refill) {
 		uint64_t got = zio_arena_refill(a, b);
@@ -354,6 +365,8 @@ static int prep_orig(struct zio_region *r, uintptr_t a, uintptr_t b, enum zio_pr
 				zio_uffd_unregister(ilo + got, ihi);
 		}
 	}
+	pr_trace("original o%llu ends at [%#lx,%#lx) (prep %d)", (unsigned long long)o->id,
+		 (unsigned long)lo, (unsigned long)hi, how);
 	if (how == ZIO_PREP_UNMAP)
 		o->wp_lo = o->wp_hi = 0;
 	else
@@ -460,6 +473,8 @@ static int detach_alias(struct zio_region *r, uintptr_t x, uintptr_t y,
 {
 	if (add_restore(rs, nrs, max, x, y, r->o, r->ooff + (x - r->node.start)))
 		return zio_materialize(r, x, y);
+	pr_trace("input detaches [%#lx,%#lx) from o%llu+%#llx", (unsigned long)x, (unsigned long)y,
+		 (unsigned long long)r->o->id, (unsigned long long)(r->ooff + (x - r->node.start)));
 	zio_index_cut(&zio.ix, r, x, y);
 	refill_for_input(x, y);
 	return 0;
@@ -600,6 +615,9 @@ ZIO_HIDDEN void zio_finish_input(uintptr_t a, uint64_t n, struct zio_restore *rs
 		uintptr_t from = a + n > e->lo ? a + n : e->lo;
 
 		e->o->ref_pages -= (e->hi - e->lo) / ZIO_PAGE;
+		if (from < e->hi)
+			pr_trace("input short: [%#lx,%#lx) reads o%llu again", (unsigned long)from,
+				 (unsigned long)e->hi, (unsigned long long)e->o->id);
 		while (from < e->hi) {
 			uintptr_t pe = pg_dn(from) + ZIO_PAGE;
 			uint64_t off = e->ooff + (from - e->lo);
@@ -677,6 +695,8 @@ ZIO_HIDDEN bool zio_redirect_begin(struct zio_redirect *rd, uintptr_t a, uint64_
 		zio_extents_add(&zio.spare, sp, sp + span);
 		return false;
 	}
+	pr_trace("redirect input [%#lx,+%llu) (expect %llu) into %#lx", (unsigned long)a,
+		 (unsigned long long)len, (unsigned long long)exp, (unsigned long)sp);
 	*rd = (struct zio_redirect){ .a = a, .len = len, .sp = sp, .span = span,
 				     .sb = sp + (a & (ZIO_PAGE - 1)), .site = site };
 	return true;
@@ -753,6 +773,9 @@ ZIO_HIDDEN void zio_redirect_end(struct zio_redirect *rd, ssize_t n)
 		if (cp[i].lo < cp[i].hi && zio_region_first_overlap(&zio.ix, cp[i].lo, cp[i].hi))
 			zio_prepare_range(cp[i].lo, cp[i].hi, ZIO_PREP_OVERWRITE);
 	ZIO_STAT_ADD(inputs_redirected, 1);
+	pr_trace("redirected [%#lx,+%zd) -> o%llu at %#lx: %llu bytes aliased, %d pieces copied",
+		 (unsigned long)a, n, o ? (unsigned long long)o->id : 0ULL, (unsigned long)rd->sb,
+		 (unsigned long long)aliased, ncp);
 	ZIO_PROBE2(redirect, rd->site, aliased);
 	if (aliased)
 		zio_policy_redirected(rd->site, aliased);
@@ -848,6 +871,8 @@ ZIO_HIDDEN void zio_handle_missing_fault(uintptr_t addr, bool write)
 		if (end > r->node.end || end < addr)
 			end = r->node.end;
 		ZIO_STAT_ADD(missing_faults, 1);
+		pr_trace("%s fault %#lx on alias of o%llu, %u pages", write ? "store" : "load",
+			 (unsigned long)addr, (unsigned long long)r->o->id, w);
 		zio_mat_cause = write ? ZIO_MAT_STORE : ZIO_MAT_LOAD;
 		if (end > addr + ZIO_PAGE && !zio_materialize(r, addr, end)) {
 			/* r still holds what follows the window (or is gone) */
@@ -888,6 +913,7 @@ ZIO_HIDDEN void zio_handle_missing_fault(uintptr_t addr, bool write)
 	/* A registered page that is no alias: absent anonymous memory reads
 	 * as zeros, exactly as without us. */
 	ZIO_STAT_ADD(zero_faults, 1);
+	pr_trace("fault %#lx on no alias: zero page", (unsigned long)addr);
 	err = zio_uffd_zeropage(addr, ZIO_PAGE);
 	if (!err)
 		return;
@@ -912,6 +938,8 @@ ZIO_HIDDEN void zio_handle_event_range(uintptr_t a, uintptr_t b, bool remap, uin
 
 	if (zio.arena_lo && a >= zio.arena_lo && b <= zio.arena_hi)
 		return; /* our own trim */
+	pr_trace("kernel event [%#lx,%#lx)%s", (unsigned long)a, (unsigned long)b,
+		 remap ? " moved" : " gone");
 	while ((r = zio_region_first_overlap(&zio.ix, a, b))) {
 		if (remap && r->node.start >= a && r->node.end <= b) {
 			/* The pages (and their registration) moved: so do we.

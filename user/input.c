@@ -199,8 +199,17 @@ ZIO_HIDDEN ssize_t zio_input(int fd, const struct iovec *iov, int iovcnt, uintpt
 			zio_index_cut(&zio.ix, r, a, a + len);
 		}
 		if (!blocked && zio_policy_track_input(site, a, a + len) &&
-		    zio_index_add_orig(&zio.ix, a, a + len, site, zio_now_ns()))
+		    (r = zio_index_add_orig(&zio.ix, a, a + len, site, zio_now_ns()))) {
 			ZIO_STAT_ADD(inputs_tracked, 1);
+			pr_trace("input fd %d [%#lx,+%llu) (site %#lx) -> o%llu [%#lx,%#lx)", fd,
+				 (unsigned long)a, (unsigned long long)len, (unsigned long)site,
+				 (unsigned long long)r->o->id, (unsigned long)r->node.start,
+				 (unsigned long)r->node.end);
+		} else {
+			pr_trace("input fd %d [%#lx,+%llu) (site %#lx): %s", fd, (unsigned long)a,
+				 (unsigned long long)len, (unsigned long)site,
+				 blocked ? "raced, not tracked" : "not tracked");
+		}
 	}
 	zio_unlock(&old);
 	errno = e;

@@ -20,7 +20,7 @@ ZIO_HIDDEN struct zio_options zio_opt = {
 	.adaptive = true,
 };
 
-enum opt_kind { OPT_BOOL, OPT_BYTES, OPT_COUNT, OPT_LEVEL, OPT_POLICY };
+enum opt_kind { OPT_BOOL, OPT_BYTES, OPT_COUNT, OPT_LEVEL, OPT_POLICY, OPT_PATH };
 
 struct opt_desc {
 	const char *name;
@@ -39,6 +39,8 @@ static const struct opt_desc opt_table[] = {
 	{ ZIO_ENV_MAX_ALIASES, OPT_COUNT, &zio_opt.max_aliases, 1, 1ULL << 32 },
 	{ ZIO_ENV_LOG,         OPT_LEVEL, &zio_log_level_opt, 0, 3 },
 	{ ZIO_ENV_POLICY,      OPT_POLICY, &zio_opt.adaptive, 0, 1 },
+	{ ZIO_ENV_LOG_FILE,    OPT_PATH,  NULL, 0, 0 },
+	{ ZIO_ENV_LOG_RATE,    OPT_COUNT, &zio_log_rate, 0, 1ULL << 32 },
 };
 
 ZIO_HIDDEN const char *zio_env_get(char **envp, const char *name)
@@ -88,6 +90,9 @@ static void apply(const struct opt_desc *d, const char *val)
 	uint64_t v;
 
 	switch (d->kind) {
+	case OPT_PATH:
+		zio_log_open(val);
+		return;
 	case OPT_BOOL:
 		if (!strcmp(val, "1") || !strcmp(val, "yes") || !strcmp(val, "true"))
 			*(bool *)d->dst = true;
@@ -126,14 +131,16 @@ ZIO_HIDDEN void zio_options_load(char **envp)
 {
 	const char *v;
 
-	/* The log level first, so warnings about other values obey it. */
-	v = zio_env_get(envp, ZIO_ENV_LOG);
-	if (v)
-		apply(&opt_table[5], v);
+	/* Where and how much to log first, so that warnings about the other
+	 * values obey it. */
+	for (size_t i = 0; i < sizeof(opt_table) / sizeof(opt_table[0]); i++)
+		if (opt_table[i].kind == OPT_LEVEL || opt_table[i].kind == OPT_PATH)
+			if ((v = zio_env_get(envp, opt_table[i].name)))
+				apply(&opt_table[i], v);
 	if (zio_log_level_opt >= 0)
 		zio_log_level = zio_log_level_opt;
 	for (size_t i = 0; i < sizeof(opt_table) / sizeof(opt_table[0]); i++) {
-		if (opt_table[i].kind == OPT_LEVEL)
+		if (opt_table[i].kind == OPT_LEVEL || opt_table[i].kind == OPT_PATH)
 			continue;
 		v = zio_env_get(envp, opt_table[i].name);
 		if (v)

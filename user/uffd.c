@@ -320,6 +320,8 @@ static void handle_msg(const struct uffd_msg *m)
 	switch (m->event) {
 	case UFFD_EVENT_PAGEFAULT:
 		ZIO_STAT_ADD(faults, 1);
+		pr_trace("fault %#llx flags %#x by thread %u", (unsigned long long)m->arg.pagefault.address,
+			 (unsigned)m->arg.pagefault.flags, m->arg.pagefault.feat.ptid);
 		ZIO_PROBE2(fault_begin, m->arg.pagefault.address, m->arg.pagefault.flags);
 		if (m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP)
 			zio_handle_wp_fault(pg_dn(m->arg.pagefault.address));

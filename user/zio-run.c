@@ -84,7 +84,7 @@ static const struct argp_option opts[] = {
 	{ "threshold", OPT_THRESHOLD, "BYTES", 0,
 	  "Smallest copy to elide (suffix K or M allowed; default 64K)", 0 },
 	{ "off", OPT_OFF, NULL, 0, "Load the interposers but elide nothing", 0 },
-	{ "verbose", 'v', NULL, 0, "Explain what the runtime does (repeat for more)", 0 },
+	{ "verbose", 'v', NULL, 0, "Explain what the runtime does (-vv: a debug trace of every decision)", 0 },
 	{ "pool-max", OPT_POOL_MAX, "BYTES", 0,
 	  "Spare page memory the runtime may keep (default 256M)", 0 },
 	{ "policy", OPT_POLICY, "NAME", 0,
@@ -383,7 +383,7 @@ int main(int argc, char **argv)
 	if (setenv("LD_PRELOAD", preload, 1) ||
 	    (env.stats && setenv(ZIO_ENV_STATS, "1", 1)) ||
 	    (env.off && setenv(ZIO_ENV_OFF, "1", 1)) ||
-	    (env.verbose && set_env_ll(ZIO_ENV_LOG, 1 + env.verbose)) ||
+	    (env.verbose && set_env_ll(ZIO_ENV_LOG, env.verbose < 3 ? 1 + env.verbose : 3)) ||
 	    (env.threshold >= 0 && set_env_ll(ZIO_ENV_THRESHOLD, env.threshold)) ||
 	    (env.pool_max >= 0 && set_env_ll(ZIO_ENV_POOL_MAX, env.pool_max)) ||
 	    (env.policy && setenv(ZIO_ENV_POLICY, env.policy, 1))) {

@@ -49,6 +49,21 @@ void zio_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3
 #define pr_warn(...)  do { if (zio_log_level >= ZIO_LOG_WARN)  zio_log(ZIO_LOG_WARN, __VA_ARGS__); } while (0)
 #define pr_info(...)  do { if (zio_log_level >= ZIO_LOG_INFO)  zio_log(ZIO_LOG_INFO, __VA_ARGS__); } while (0)
 #define pr_debug(...) do { if (zio_log_level >= ZIO_LOG_DEBUG) zio_log(ZIO_LOG_DEBUG, __VA_ARGS__); } while (0)
+/*
+ * The debug trace (ZIO_LOG=3): one line per decision of the data path --
+ * which input made which original, which copy aliased what, which retire,
+ * redirect, fault or drop ran on which thread.  Off by default; the test
+ * is one predictable branch, and the small-copy fast path never reaches
+ * a call site.  Lines carry the thread id and a timestamp, go to
+ * ZIO_LOG_FILE when set (else stderr), and are rate-limited
+ * (ZIO_LOG_RATE lines a second, 0: unlimited), with the number left out
+ * said in the next line that passes.
+ */
+void zio_trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+#define pr_trace(...) do { if (unlikely(zio_log_level >= ZIO_LOG_DEBUG)) zio_trace(__VA_ARGS__); } while (0)
+/* Where log lines go (ZIO_LOG_FILE, opened at start-up): -1 is stderr. */
+void zio_log_open(const char *path);
+extern uint64_t zio_log_rate;
 /* Write a string to stderr with a raw syscall (never the interposed write). */
 void zio_write_stderr(const char *s, size_t n);
 /* snprintf into a caller buffer without touching malloc. */
