@@ -400,6 +400,9 @@ static void *copy_impl(void *dst, const void *src, size_t n, bool is_move, uintp
 		goto plain;
 
 	zio_lock(&old);
+	/* An original under dst that another thread reads right now must not
+	 * change, nor have its pages moved away by an alias over it. */
+	zio_wait_unpinned(d, d + n);
 	if (fixed) {
 		segs[0] = *fixed;
 		segs[0].addr = s;

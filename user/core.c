@@ -24,6 +24,7 @@
 
 ZIO_HIDDEN struct zio_state zio = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.unpinned = PTHREAD_COND_INITIALIZER,
 	.uffd = -1,
 	.wake_fd = -1,
 };
@@ -347,6 +348,14 @@ static int prep_orig(struct zio_region *r, uintptr_t a, uintptr_t b, enum zio_pr
 	uintptr_t hi = r->node.end < b ? r->node.end : b;
 	int err;
 
+	if (o->pins) {
+		/* Read by another thread right now (the callers waited for that
+		 * to end, so this is a safety net): leave it as it is, protected;
+		 * a store into it waits in the fault handler. */
+		pr_trace("original o%llu is pinned: left for its write fault",
+			 (unsigned long long)o->id);
+		return 0;
+	}
 	if (o->ref_pages) {
 		bool whole = a <= pg_up(r->node.start) && b >= pg_dn(r->node.end);
 		bool dead = (how == ZIO_PREP_RELEASE || how == ZIO_PREP_UNMAP) && whole;
@@ -500,9 +509,11 @@ static int retire_for_input(struct zio_region *r, uintptr_t a, uintptr_t hi,
 	uintptr_t first, last, hp = 0, tp = 0;
 	uint64_t now = zio_now_ns(), off_ilo;
 
-	if (flo >= fhi || (!redirect && *nrs == max) || !zio.have_move)
+	if (flo >= fhi || (!redirect && *nrs == max) || !zio.have_move || o->pins)
 		return -1;
 	off_ilo = ilo - (r->node.start - r->ooff);
+	pr_trace("input into [%#lx,%#lx) retires o%llu (%s)", (unsigned long)a, (unsigned long)hi,
+		 (unsigned long long)o->id, redirect ? "redirect" : "restore");
 	if (zio_retire(o, true) != 1)
 		return -1;
 	/* o now reads from the shadow; r holds a fresh origin without
@@ -560,6 +571,11 @@ ZIO_HIDDEN int zio_prepare_input(uintptr_t a, uint64_t len, uint64_t expect,
 		lo = r->node.start > cur ? r->node.start : cur;
 		rhi = r->node.end < b ? r->node.end : b;
 		if (r->type == ZIO_R_ORIG) {
+			if (r->o->pins) {
+				/* being read (see prep_orig): its write fault waits */
+				cur = rhi;
+				continue;
+			}
 			if (r->o->ref_pages) {
 				if (!retire_for_input(r, a, hi, rs, &nrs, max, site, false))
 					continue;   /* r changed shape: look again */
@@ -681,7 +697,8 @@ ZIO_HIDDEN bool zio_redirect_begin(struct zio_redirect *rd, uintptr_t a, uint64_
 	    !zio_policy_allow(site, len))
 		return false;
 	r = zio_region_first_overlap(&zio.ix, lo, hi);
-	if (!r || (r->type == ZIO_R_ORIG && !(r->o->kind == ZIO_ORIGIN_APP && r->o->ref_pages)))
+	if (!r || (r->type == ZIO_R_ORIG &&
+		   !(r->o->kind == ZIO_ORIGIN_APP && r->o->ref_pages && !r->o->pins)))
 		return false;
 	/* One populated spare extent, as the dead shadows of earlier inputs
 	 * left it: moving pages together would cost what we save. */
@@ -720,6 +737,7 @@ ZIO_HIDDEN void zio_redirect_end(struct zio_redirect *rd, ssize_t n)
 	sigset_t old;
 
 	zio_lock(&old);
+	zio_wait_unpinned(a, e);
 	if (n <= 0) {
 		zio_extents_add(&zio.spare, rd->sp, rd->sp + rd->span);
 		zio_unlock(&old);
@@ -809,6 +827,8 @@ ZIO_HIDDEN void zio_unpin(struct zio_origin **pins, int n)
 		pins[i]->pins--;
 		zio_origin_put_if_unused(&zio.ix, pins[i]);
 	}
+	if (zio.pin_waiters)
+		pthread_cond_broadcast(&zio.unpinned);
 	/* Stores that waited for these readers may go now. */
 	if (zio.n_deferred) {
 		uintptr_t d[ZIO_MAX_DEFERRED];
@@ -822,6 +842,32 @@ ZIO_HIDDEN void zio_unpin(struct zio_origin **pins, int n)
 	zio_unlock(&old);
 }
 
+/* The first original overlapping [a, b) that is pinned, or NULL. */
+static struct zio_origin *pinned_original(uintptr_t a, uintptr_t b)
+{
+	for (struct zio_region *r = zio_region_first_overlap(&zio.ix, a, b);
+	     r && r->node.start < b; r = zio_region_next(&zio.ix, r))
+		if (r->type == ZIO_R_ORIG && r->o->pins)
+			return r->o;
+	return NULL;
+}
+
+ZIO_HIDDEN bool zio_wait_unpinned(uintptr_t a, uintptr_t b)
+{
+	struct zio_origin *o;
+	bool waited = false;
+
+	while ((o = pinned_original(a, b))) {
+		pr_trace("change of [%#lx,%#lx) waits for %u pins on o%llu", (unsigned long)a,
+			 (unsigned long)b, o->pins, (unsigned long long)o->id);
+		zio.pin_waiters++;
+		pthread_cond_wait(&zio.unpinned, &zio.lock);
+		zio.pin_waiters--;
+		waited = true;
+	}
+	return waited;
+}
+
 /* ------------------------------------------------------------ faults */
 
 ZIO_HIDDEN void zio_handle_wp_fault(uintptr_t addr)
@@ -829,19 +875,33 @@ ZIO_HIDDEN void zio_handle_wp_fault(uintptr_t addr)
 	struct zio_region *r = zio_region_at(&zio.ix, addr);
 
 	ZIO_STAT_ADD(wp_faults, 1);
+	if (r && r->type == ZIO_R_ORIG && r->o->pins) {
+		/* Another thread reads this original right now (an output or a
+		 * copy, aliases or not): the store waits until it is done
+		 * (zio_unpin).  With no room to remember it, the writer is woken
+		 * still protected, and faults again. */
+		pr_trace("write fault %#lx on o%llu waits for %u pins", (unsigned long)addr,
+			 (unsigned long long)r->o->id, r->o->pins);
+		if (zio.n_deferred < ZIO_MAX_DEFERRED)
+			zio.deferred[zio.n_deferred++] = addr;
+		else
+			zio_uffd_wake(addr, ZIO_PAGE);
+		return;
+	}
 	if (r && r->type == ZIO_R_ORIG && r->o->ref_pages) {
 		struct zio_origin *o = r->o;
 
-		if (o->pins && zio.n_deferred < ZIO_MAX_DEFERRED) {
-			/* An output is reading this original right now: the store
-			 * waits until it is done (zio_unpin). */
-			zio.deferred[zio.n_deferred++] = addr;
-			return;
-		}
+		pr_trace("write fault %#lx on o%llu (%llu alias pages): retire",
+			 (unsigned long)addr, (unsigned long long)o->id,
+			 (unsigned long long)o->ref_pages);
 		/* On failure zio_retire has materialised what it could; the
 		 * store goes ahead either way. */
 		zio_retire(o, false);
 	}
+	else
+		pr_trace("write fault %#lx: %s", (unsigned long)addr,
+			 !r ? "no region" : r->type == ZIO_R_ORIG ? "original without aliases" :
+			 "an alias");
 	/* Nothing depends on the original any more: lift protection from all
 	 * of it, so the program's next stores do not fault one by one. */
 	if (r && r->type == ZIO_R_ORIG)

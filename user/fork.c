@@ -44,6 +44,8 @@ ZIO_HIDDEN void zio_fork_child(void)
 		return;
 	fork_locked = false;
 	zio.lock = fresh;
+	zio.unpinned = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
+	zio.pin_waiters = 0;
 	zio_in_runtime = 0;
 	zio_signals_child();
 	/* The parent's registrations and fault thread are not ours. */

@@ -96,6 +96,7 @@ ZIO_HIDDEN ssize_t zio_input(int fd, const struct iovec *iov, int iovcnt, uintpt
 			uintptr_t a = (uintptr_t)iov[i].iov_base, b = a + iov[i].iov_len;
 			struct zio_region *r;
 
+			zio_wait_unpinned(a, b);
 			while (!any && b > a && (r = zio_region_first_overlap(&zio.ix, a, b))) {
 				if (r->type == ZIO_R_ALIAS || r->o->ref_pages) {
 					any = true;
@@ -119,6 +120,11 @@ ZIO_HIDDEN ssize_t zio_input(int fd, const struct iovec *iov, int iovcnt, uintpt
 				return -1;
 			}
 			zio_lock(&old);
+			/* (the queue was asked unlocked: another thread may have
+			 * begun to read from the buffer meanwhile) */
+			for (int i = 0; i < iovcnt; i++)
+				zio_wait_unpinned((uintptr_t)iov[i].iov_base,
+						  (uintptr_t)iov[i].iov_base + iov[i].iov_len);
 			if (bufp && iovcnt == 1 && !(flags & ~REDIRECT_FLAGS) && !positional)
 				redirected = zio_redirect_begin(&rd, (uintptr_t)iov[0].iov_base,
 								iov[0].iov_len, site, exp);

@@ -18,6 +18,10 @@ ZIO_HIDDEN void zio_release(void *p, size_t n, enum zio_prep how, bool unmapping
 	if (!n || a + n < a)
 		return;
 	zio_lock(&old);
+	/* Another thread may be sending an original here (through an alias
+	 * of it): the memory goes back to the allocator, or away, only when
+	 * it is done. */
+	zio_wait_unpinned(a, a + n);
 	if (zio_region_first_overlap(&zio.ix, a, a + n))
 		zio_prepare_range(a, a + n, how);
 	if (atomic_load_explicit(&zio_lazy_live, memory_order_relaxed))
@@ -50,6 +54,7 @@ ZIO_HIDDEN int zio_release_for_remap(void *p, size_t n)
 	sigset_t old;
 
 	zio_lock(&old);
+	zio_wait_unpinned(a, a + n);
 	if (zio_region_first_overlap(&zio.ix, a, a + n))
 		err = zio_prepare_range(a, a + n, ZIO_PREP_INPUT);
 	if (atomic_load_explicit(&zio_lazy_live, memory_order_relaxed))

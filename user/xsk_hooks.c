@@ -375,6 +375,7 @@ static size_t place(struct xs_dgram *d, struct msghdr *msg, uintptr_t site)
 			sigset_t old;
 
 			zio_lock(&old);
+			zio_wait_unpinned(a, b);
 			if (zio_region_first_overlap(&zio.ix, a, b))
 				zio_prepare_range(a, b, ZIO_PREP_OVERWRITE);
 			zio_unlock(&old);

@@ -307,6 +307,10 @@ struct zio_state {
 #define ZIO_MAX_DEFERRED 256
 	uintptr_t deferred[ZIO_MAX_DEFERRED];
 	int n_deferred;
+	/* Threads waiting for pins on originals to drop (zio_wait_unpinned),
+	 * woken by zio_unpin. */
+	pthread_cond_t unpinned;
+	int pin_waiters;
 	pid_t pid;
 };
 extern struct zio_state zio;
@@ -408,6 +412,14 @@ int zio_materialize(struct zio_region *r, uintptr_t a, uintptr_t b);
 /* Copy the bytes of an original to a shadow; aliases follow the origin. */
 int zio_retire(struct zio_origin *o, bool content_dead);
 void zio_unpin(struct zio_origin **pins, int n);
+/* Pins on an original mean another thread reads its app bytes outside
+ * the lock right now (an output or a copy, at the address it resolved):
+ * they must not change, move or go until it is done.  A thread about to
+ * change [a, b) (input, copy, release) waits here, lock held, until no
+ * original there is pinned, as its store would wait in the fault
+ * handler.  Never called by the fault thread.  Returns whether it
+ * waited (the index may have changed meanwhile). */
+bool zio_wait_unpinned(uintptr_t a, uintptr_t b);
 void zio_handle_wp_fault(uintptr_t addr);
 void zio_handle_missing_fault(uintptr_t addr, bool write);
 void zio_handle_event_range(uintptr_t a, uintptr_t b, bool remap_to, uintptr_t to);
