@@ -162,13 +162,15 @@ test: all $(OUT)/tests/unit $(OUT)/tests/integ
 # Differential fuzzer (tests/fuzz/run.sh): SEEDS seeds of OPS ops from
 # SEED (default 100 x 10^4 = 10^6 ops), reports ops/s, minimises each
 # failure for up to MINIMISE seconds; with KEEP (and the SEED, OPS, FLAGS,
-# EXCLUDE it printed) it replays a minimised reproducer.
+# EXCLUDE it printed) it replays a minimised reproducer.  MODE=slab runs
+# the threaded fuzzer instead (zslab: WORKERS threads over one slab
+# allocator, OPS per worker, default 1500).
 SEED ?= 1
 SEEDS ?= 100
-OPS ?= 10000
 MINIMISE ?= 300
 fuzz: all
-	$(Q)tests/fuzz/run.sh -b $(OUT) -s $(SEED) -n $(OPS) -M $(MINIMISE) \
+	$(Q)tests/fuzz/run.sh -b $(OUT) -s $(SEED) $(if $(OPS),-n $(OPS)) -M $(MINIMISE) \
+		$(if $(MODE),-m $(MODE)) $(if $(WORKERS),-t $(WORKERS)) \
 		$(if $(KEEP),-c 1 -K $(KEEP),-c $(SEEDS)) \
 		$(if $(FLAGS),-f "$(FLAGS)") $(if $(EXCLUDE),-x $(EXCLUDE))
 

@@ -9,8 +9,14 @@
 # any subset is a valid program), then prints the reproducer: the
 # command that replays it and its op trace.
 #
-#   run.sh [-b BUILD] [-s SEED] [-c SEEDS] [-n OPS] [-K LIST] [-f FLAGS]
-#          [-x KINDS] [-M SECONDS] [-q]
+#   run.sh [-b BUILD] [-m MODE] [-s SEED] [-c SEEDS] [-n OPS] [-K LIST]
+#          [-f FLAGS] [-x KINDS] [-t WORKERS] [-M SECONDS] [-q]
+#     -m MODE    ops (default): zfuzz, one thread's op program over every
+#                kind of buffer; slab: zslab, WORKERS threads (default 3)
+#                sharing a slab allocator the way memcached's workers do
+#                (OPS per worker; threaded runs are not minimised: the
+#                failing op and the command that replays the seed are
+#                printed, -v there traces each op)
 #     -s SEED    first seed (default 1)          -c SEEDS  how many (1)
 #     -n OPS     ops per seed (default 10000)    -K LIST   replay only these ops
 #     -f FLAGS   zio-run flags for every run; by default seeds cycle through
@@ -26,13 +32,16 @@
 set -u
 
 BUILD=build SEED=1 COUNT=1 OPS=10000 KEEP= FLAGS= FLAGS_SET=0 MIN_SECS=300 QUIET=0
+MODE=ops WORKERS=3 OPS_SET=0
 XARGS=()
-while getopts "b:s:c:n:K:f:x:M:q" o; do
+while getopts "b:m:s:c:n:K:f:x:t:M:q" o; do
 	case $o in
 	b) BUILD=$OPTARG ;;
+	m) MODE=$OPTARG ;;
+	t) WORKERS=$OPTARG ;;
 	s) SEED=$OPTARG ;;
 	c) COUNT=$OPTARG ;;
-	n) OPS=$OPTARG ;;
+	n) OPS=$OPTARG OPS_SET=1 ;;
 	K) KEEP=$OPTARG ;;
 	f) FLAGS=$OPTARG FLAGS_SET=1 ;;
 	x) XARGS=(-X "$OPTARG") ;;
@@ -41,7 +50,17 @@ while getopts "b:s:c:n:K:f:x:M:q" o; do
 	*) sed -n '/^#   run.sh/,/^# Exit/p' "$0"; exit 2 ;;
 	esac
 done
-ZT=$BUILD/tests/progs/zfuzz
+case $MODE in
+ops) P=zfuzz ;;
+slab)
+	P=zslab
+	[ "$OPS_SET" = 1 ] || OPS=1500
+	[ -z "$KEEP" ] && [ ${#XARGS[@]} = 0 ] ||
+		{ echo "run.sh: -K and -x are for -m ops" >&2; exit 2; }
+	XARGS=(-t "$WORKERS") MIN_SECS=0 ;;
+*) echo "run.sh: -m ops or -m slab" >&2; exit 2 ;;
+esac
+ZT=$BUILD/tests/progs/$P
 RUN=$BUILD/zio-run
 [ -x "$ZT" ] && [ -x "$RUN" ] || { echo "run.sh: build $ZT and $RUN first (make)" >&2; exit 2; }
 TMP=$(mktemp -d /tmp/zio-fuzz.XXXXXX)
@@ -63,7 +82,7 @@ zio_once() { # seed keep flags outfile
 	# shellcheck disable=SC2086
 	timeout -k 5 100 "$RUN" --stats $3 -- "$ZT" -s "$1" -n "$OPS" "${XARGS[@]}" "${keep[@]}" >"$4" 2>&1
 	local st=$?
-	grep -q '^zfuzz: seed=.* ok ' "$4" && [ $st = 0 ] && return 0
+	grep -q "^$P: seed=.* ok " "$4" && [ $st = 0 ] && return 0
 	return 1
 }
 
@@ -113,7 +132,7 @@ for ((k = 0; k < COUNT; k++)); do
 	[ -n "$KEEP" ] && keep=(-K "$KEEP")
 	plain=$(timeout -k 5 120 "$ZT" -s "$seed" -n "$OPS" "${XARGS[@]}" "${keep[@]}" 2>&1)
 	if ! grep -q ' ok ' <<<"$plain"; then
-		echo "zfuzz: seed $seed fails WITHOUT zio (the fuzzer's model is wrong): $plain"
+		echo "$P: seed $seed fails WITHOUT zio (the fuzzer's model is wrong): $plain"
 		failed=1
 		continue
 	fi
@@ -121,13 +140,13 @@ for ((k = 0; k < COUNT; k++)); do
 	if zio_once "$seed" "$KEEP" "$flags" "$TMP/out"; then
 		t1=$(date +%s.%N)
 		zio_secs=$(awk "BEGIN { print $zio_secs + $t1 - $t0 }")
-		n=$(sed -n 's/^zfuzz: seed=[0-9]* ops=\([0-9]*\) ok.*/\1/p' "$TMP/out")
+		n=$(sed -n "s/^$P: seed=[0-9]* .*ops=\([0-9]*\) ok.*/\1/p" "$TMP/out")
 		total_ops=$((total_ops + n))
 		d1=$(sed -n 's/.*digest=\([0-9a-f]*\).*/\1/p' <<<"$plain")
-		d2=$(sed -n 's/^zfuzz:.*digest=\([0-9a-f]*\).*/\1/p' "$TMP/out")
+		d2=$(sed -n "s/^$P:.*digest=\([0-9a-f]*\).*/\1/p" "$TMP/out")
 		el=$(awk -F'elided_copies=' '/^zio: pid=/ { split($2, a, " "); s += a[1] } END { print s + 0 }' "$TMP/out")
 		if [ "$d1" != "$d2" ]; then
-			echo "zfuzz: seed $seed digest differs: plain $d1, zio $d2 (flags '$flags')"
+			echo "$P: seed $seed digest differs: plain $d1, zio $d2 (flags '$flags')"
 			failed=1
 		elif [ "$QUIET" = 0 ]; then
 			echo "seed $seed ok: $n ops, elided_copies=$el, flags '$flags'"
@@ -139,11 +158,15 @@ for ((k = 0; k < COUNT; k++)); do
 	# the ops that ran before the failure count too
 	t1=$(date +%s.%N)
 	zio_secs=$(awk "BEGIN { print $zio_secs + $t1 - $t0 }")
-	n=$(sed -n 's/^zfuzz: FAIL .* op=\([0-9]*\) .*/\1/p' "$TMP/out" | head -1)
+	n=$(sed -n "s/^$P: FAIL .* op=\([0-9]*\) .*/\1/p" "$TMP/out" | head -1)
 	total_ops=$((total_ops + ${n:-0}))
-	echo "zfuzz: seed $seed FAILED under zio-run $flags:"
+	echo "$P: seed $seed FAILED under zio-run $flags:"
 	grep -v '^zio: pid=' "$TMP/out" | tail -5 | sed 's/^/  /'
-	op=$(sed -n 's/^zfuzz: FAIL .* op=\([0-9]*\) .*/\1/p' "$TMP/out" | head -1)
+	op=$(sed -n "s/^$P: FAIL .* op=\([0-9]*\) .*/\1/p" "$TMP/out" | head -1)
+	if [ "$MODE" = slab ]; then
+		echo "  replay: $RUN $flags -- $ZT -s $seed -n $OPS ${XARGS[*]} (timing decides whether it fails again)"
+		continue
+	fi
 	if [ -n "$KEEP" ] || [ -z "$op" ] || [ "$MIN_SECS" = 0 ]; then
 		continue
 	fi
@@ -156,5 +179,5 @@ for ((k = 0; k < COUNT; k++)); do
 done
 elided=$(awk '{ s += $1 } END { print s + 0 }' "$TMP/elided" 2>/dev/null || echo 0)
 rate=$(awk "BEGIN { print ($zio_secs > 0) ? int($total_ops / $zio_secs) : 0 }")
-echo "zfuzz: $total_ops ops under zio in ${zio_secs%.*}s ($rate ops/s), elided_copies=$elided, $([ $failed = 0 ] && echo all seeds passed || echo FAILURES)"
+echo "$P: $total_ops ops under zio in ${zio_secs%.*}s ($rate ops/s), elided_copies=$elided, $([ $failed = 0 ] && echo all seeds passed || echo FAILURES)"
 exit $failed

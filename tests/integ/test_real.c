@@ -16,7 +16,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
-#include "harness.h"
+#include "servers.h"
 
 static char zio_run[512], tmpdir[256];
 
@@ -36,31 +36,6 @@ static void teardown(void)
 }
 
 TestSuite(real, .init = setup, .fini = teardown, .timeout = 300);
-
-static bool have(const char *prog)
-{
-	struct run r;
-	char cmd[256];
-
-	snprintf(cmd, sizeof(cmd), "command -v %s", prog);
-	RUN(&r, 10, "sh", "-c", cmd);
-	return r.status == 0;
-}
-
-/* Install a Debian package if its program is missing; false if we cannot. */
-static bool ensure(const char *prog, const char *pkg)
-{
-	static struct run r;
-
-	if (have(prog))
-		return true;
-	if (geteuid() != 0)
-		return false;
-	RUN(&r, 600, "sh", "-c", "apt-get update -qq >/dev/null 2>&1; "
-	    "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "
-	    "\"$0\" >/dev/null 2>&1", (char *)pkg);
-	return have(prog);
-}
 
 static void write_file(const char *path, size_t n, unsigned seed)
 {
@@ -241,20 +216,6 @@ static unsigned char val_byte(int i, size_t k)
 	return (unsigned char)(k * 131 + (k >> 12) * 29 + (size_t)i * 7 + 1);
 }
 
-static int connect_port(int port)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 static void send_all(int fd, const void *p, size_t n)
 {
 	while (n) {
@@ -369,20 +330,6 @@ static void redis_stop(struct redis *rd)
 		kill(-rd->pid, SIGKILL);
 		waitpid(rd->pid, &st, 0);
 	}
-}
-
-static int free_port(void)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	socklen_t l = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-	cr_assert(!bind(fd, (struct sockaddr *)&sa, sizeof(sa)));
-	getsockname(fd, (struct sockaddr *)&sa, &l);
-	port = ntohs(sa.sin_port);
-	close(fd);
-	return port;
 }
 
 /* Set every value over NCONN connections, one command at a time in a

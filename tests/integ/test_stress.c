@@ -39,13 +39,8 @@ static struct run *stress(const char *mode, char *const *env)
 	return &r;
 }
 
-/*
- * DISABLED (open bug, tests/fuzz/pending/README.md "threads"): with two or
- * more threads copying from shared originals, an alias page of a thread's
- * private buffer now and then reads as zeros (zero_faults > 0: at fault
- * time the page is registered and absent but in no alias region).  Enable
- * when the runtime is fixed; it must pass as is, releasing cases included.
- */
+/* (Open once: an alias page of a thread's private buffer read as zeros;
+ * fixed in 29f38b2, tests/fuzz/pending/README.md.) */
 Test(stress, eight_threads_copy_touch_and_release_aliases_of_shared_originals)
 {
 	char *env[] = { "ZSTRESS_THREADS=8", NULL };
@@ -53,6 +48,27 @@ Test(stress, eight_threads_copy_touch_and_release_aliases_of_shared_originals)
 
 	cr_assert_geq(stat_sum(r->err, "elided_copies"), 100, "%s", r->err);
 	cr_assert_gt(stat_sum(r->err, "faults"), 0, "%s", r->err);
+}
+
+/*
+ * Six threads share memory the way memcached's workers do (zslab: a slab
+ * that recycles chunks without free(), replies sent while others receive
+ * into the chunks their aliases read), twice as long as the fuzz seeds.
+ */
+Test(stress, six_threads_recycle_slab_chunks_while_replies_alias_them)
+{
+	static struct run r;
+	char zslab[512];
+	char *argv[] = { zio_run, "--stats", "--policy", "always", "--", zslab, "-s", "7", "-t",
+			 "6", "-n", "1500", NULL };
+
+	need_uffd();
+	path_in_build(zslab, sizeof(zslab), "tests/progs/zslab");
+	run_env(&r, 100, NULL, argv);
+	cr_assert_eq(r.status, 0, "zslab: status %d\n%s%s", r.status, r.out, r.err);
+	cr_assert(strstr(r.out, "zslab: seed=7 workers=6 ops=9000 ok"), "%s", r.out);
+	cr_assert_geq(stat_sum(r.err, "elided_copies"), 300, "%s", r.err);
+	cr_assert_gt(stat_sum(r.err, "inputs_redirected"), 0, "%s", r.err);
 }
 
 Test(stress, sigalrm_storm_handler_reads_and_writes_aliases)
