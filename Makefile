@@ -42,14 +42,18 @@ BASE_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -I$(OUT)
 
 # The runtime must never emit a call to memcpy/memset for its own loops
 # (it interposes them), so loop-idiom recognition is off for it.
-LIB_CFLAGS := $(BASE_CFLAGS) $(CFLAGS) -fPIC -fvisibility=hidden \
-	-fno-tree-loop-distribute-patterns -fno-stack-protector -pthread
-LIB_LDFLAGS := -shared -Wl,--version-script=user/libzio.map -Wl,-z,nodelete \
+# The runtime (user/runtime/): interpose.c and init.c, then one folder per
+# layer (path: the rooms of the data path; mech: the mechanisms they
+# share; base: options, libc, log, signals; xsk: the AF_XDP sockets).
+RT := user/runtime
+LIB_CFLAGS := $(BASE_CFLAGS) $(CFLAGS) -I$(RT) -I$(RT)/base -I$(RT)/xsk -fPIC \
+	-fvisibility=hidden -fno-tree-loop-distribute-patterns -fno-stack-protector -pthread
+LIB_LDFLAGS := -shared -Wl,--version-script=$(RT)/libzio.map -Wl,-z,nodelete \
 	-Wl,-z,now -pthread -ldl
 
-LIB_SRCS := $(filter-out user/zio-run.c user/zio-stat.c user/zio-trace.c, \
-	$(wildcard user/*.c))
-LIB_OBJS := $(patsubst user/%.c,$(OUT)/lib/%.o,$(LIB_SRCS))
+LIB_SRCS := $(wildcard $(RT)/*.c $(RT)/*/*.c)
+LIB_HDRS := $(wildcard $(RT)/*.h $(RT)/*/*.h)
+LIB_OBJS := $(patsubst $(RT)/%.c,$(OUT)/lib/%.o,$(LIB_SRCS))
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUT)/%.bpf.o,$(BPF_SRCS))
@@ -65,7 +69,8 @@ UNIT_SRCS := $(wildcard tests/unit/*.c)
 INTEG_SRCS := $(wildcard tests/integ/*.c)
 
 # Internal objects the unit tests link directly (no preload involved).
-UNIT_LIB_OBJS := $(OUT)/lib/index.o $(OUT)/lib/tree.o $(OUT)/lib/log.o $(OUT)/lib/options.o
+UNIT_LIB_OBJS := $(OUT)/lib/mech/index.o $(OUT)/lib/mech/tree.o $(OUT)/lib/base/log.o \
+	$(OUT)/lib/base/options.o
 
 all: $(OUT)/libzio.so $(OUT)/zio-run $(OUT)/zio-trace $(OUT)/zio-stat $(TOOL_BINS) $(PROG_BINS)
 
@@ -87,11 +92,14 @@ deps:
 	fi
 
 # ---------------------------------------------------------------- runtime
-$(OUT)/lib/%.o: user/%.c $(wildcard user/*.h include/*.h) | $(OUT)/lib
+# Each object depends on the headers it includes (-MMD), not on all of them.
+$(OUT)/lib/%.o: $(RT)/%.c
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(LIB_CFLAGS) -c $< -o $@
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(LIB_CFLAGS) -MMD -MP -c $< -o $@
+-include $(LIB_OBJS:.o=.d)
 
-$(OUT)/libzio.so: $(LIB_OBJS) user/libzio.map
+$(OUT)/libzio.so: $(LIB_OBJS) $(RT)/libzio.map
 	$(call msg,LD,$@)
 	$(Q)$(CC) -o $@ $(LIB_OBJS) $(LIB_LDFLAGS)
 
@@ -146,7 +154,7 @@ $(OUT)/tests/progs/%: tests/progs/%.c $(wildcard tests/progs/*.h) | $(OUT)/tests
 # ---------------------------------------------------------------- tests
 $(OUT)/tests/unit: $(UNIT_SRCS) $(UNIT_LIB_OBJS) | $(OUT)/tests
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -Iuser $(UNIT_SRCS) $(UNIT_LIB_OBJS) \
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -I$(RT) -I$(RT)/base $(UNIT_SRCS) $(UNIT_LIB_OBJS) \
 		-o $@ -lcriterion -pthread -ldl
 
 $(OUT)/tests/integ: $(INTEG_SRCS) $(wildcard tests/integ/*.h) | $(OUT)/tests
