@@ -44,7 +44,7 @@ ZIO_HIDDEN int zio_ensure_ready(void)
 	if (zio.uffd < 0)
 		err = zio_uffd_open();
 	if (!err)
-		err = zio_uffd_start_thread();
+		err = zio_fault_thread_start();
 	zio_in_runtime--;
 	if (!err) {
 		zio_lock(&old);

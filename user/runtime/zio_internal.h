@@ -338,7 +338,6 @@ uint64_t zio_now_ns(void);
 
 /* ------------------------------------------------------------ uffd */
 int zio_uffd_open(void);                  /* 0 or -errno */
-int zio_uffd_start_thread(void);          /* 0 or -errno */
 int zio_uffd_register(uintptr_t a, uintptr_t b);   /* MISSING|WP, tracked */
 int zio_uffd_register_mode(uintptr_t a, uintptr_t b, bool missing); /* untracked */
 void zio_uffd_forget(uintptr_t a, uintptr_t b);    /* drop from tracking */
@@ -407,6 +406,16 @@ struct zio_redirect {
 bool zio_redirect_begin(struct zio_redirect *rd, uintptr_t a, uint64_t len, uintptr_t site,
 			uint64_t exp);
 void zio_redirect_end(struct zio_redirect *rd, ssize_t n);
+/* Are all pages of [a, a+len) present?  Guards every read of app memory
+ * made under the lock: a hole there would fault into our own thread. */
+bool zio_app_present(uintptr_t a, uint64_t len);
+/* Lift the write protection of an original (all of its hull). */
+void zio_origin_unprotect(struct zio_origin *o);
+/* Original r has dependants and an input is expected to write [a, hi) of
+ * it: retire it by moving its pages into a shadow (path/input.c).  0, or
+ * -1 when nothing was moved. */
+int zio_retire_for_input(struct zio_region *r, uintptr_t a, uintptr_t hi,
+			 struct zio_restore *rs, int *nrs, int max, uintptr_t site, bool redirect);
 /* Materialise alias pages [a, b) of region r (page aligned). */
 int zio_materialize(struct zio_region *r, uintptr_t a, uintptr_t b);
 /* Copy the bytes of an original to a shadow; aliases follow the origin. */
@@ -420,6 +429,10 @@ void zio_unpin(struct zio_origin **pins, int n);
  * handler.  Never called by the fault thread.  Returns whether it
  * waited (the index may have changed meanwhile). */
 bool zio_wait_unpinned(uintptr_t a, uintptr_t b);
+/* The fault thread (path/fault.c): started once, 0 or -errno. */
+int zio_fault_thread_start(void);
+struct uffd_msg;
+void zio_fault_handle(const struct uffd_msg *m);
 void zio_handle_wp_fault(uintptr_t addr);
 void zio_handle_missing_fault(uintptr_t addr, bool write);
 void zio_handle_event_range(uintptr_t a, uintptr_t b, bool remap_to, uintptr_t to);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * userfaultfd: set-up, the ioctls the runtime uses, and the fault thread.
+ * userfaultfd: set-up and the ioctls the runtime uses (the fault thread
+ * that reads the descriptor is in path/fault.c).
  *
  * The descriptor is created without UFFD_USER_MODE_ONLY so faults taken
  * by the kernel itself (copy_to_user into an alias during read(), a
@@ -313,48 +314,14 @@ ZIO_HIDDEN int zio_uffd_wake(uintptr_t a, uint64_t len)
 	return 0;
 }
 
-/* ------------------------------------------------------------ thread */
-
-static void handle_msg(const struct uffd_msg *m)
-{
-	switch (m->event) {
-	case UFFD_EVENT_PAGEFAULT:
-		ZIO_STAT_ADD(faults, 1);
-		pr_trace("fault %#llx flags %#x by thread %u", (unsigned long long)m->arg.pagefault.address,
-			 (unsigned)m->arg.pagefault.flags, m->arg.pagefault.feat.ptid);
-		ZIO_PROBE2(fault_begin, m->arg.pagefault.address, m->arg.pagefault.flags);
-		if (m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP)
-			zio_handle_wp_fault(pg_dn(m->arg.pagefault.address));
-		else
-			zio_handle_missing_fault(pg_dn(m->arg.pagefault.address),
-						 m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE);
-		ZIO_PROBE1(fault_end, m->arg.pagefault.address);
-		break;
-	case UFFD_EVENT_REMOVE:
-		ZIO_STAT_ADD(kernel_events, 1);
-		zio_handle_event_range(m->arg.remove.start, m->arg.remove.end, false, 0);
-		break;
-	case UFFD_EVENT_UNMAP:
-		ZIO_STAT_ADD(kernel_events, 1);
-		zio_handle_event_range(m->arg.remove.start, m->arg.remove.end, false, 0);
-		zio_uffd_forget(m->arg.remove.start, m->arg.remove.end);
-		break;
-	case UFFD_EVENT_REMAP:
-		ZIO_STAT_ADD(kernel_events, 1);
-		zio_handle_event_range(m->arg.remap.from, m->arg.remap.from + m->arg.remap.len,
-				       true, m->arg.remap.to);
-		break;
-	default:
-		break;
-	}
-}
+/* ------------------------------------------------------------ pending */
 
 /* Handle what was read while an ioctl waited (lock held). */
 ZIO_HIDDEN void zio_uffd_process_pending(void)
 {
 	/* handling may read more (a nested EAGAIN): take them in order */
 	for (int i = 0; i < npending; i++)
-		handle_msg(&pending[i]);
+		zio_fault_handle(&pending[i]);
 	npending = 0;
 }
 
@@ -366,83 +333,4 @@ ZIO_HIDDEN void zio_uffd_reset_child(void)
 ZIO_HIDDEN bool zio_uffd_has_pending(void)
 {
 	return npending > 0;
-}
-
-static void *fault_thread(void *arg)
-{
-	struct pollfd pfd[2];
-	struct uffd_msg msgs[32];
-	sigset_t all;
-
-	(void)arg;
-	/* Signal handlers never run here: one that touched an alias would
-	 * wait for this very thread. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, NULL);
-	zio_in_runtime = 1;
-
-	pfd[0] = (struct pollfd){ .fd = zio.uffd, .events = POLLIN };
-	pfd[1] = (struct pollfd){ .fd = zio.wake_fd, .events = POLLIN };
-	for (;;) {
-		sigset_t old;
-		int n = poll(pfd, 2, -1);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			pr_warn("fault thread: failed to poll: %s", strerror(errno));
-			return NULL;
-		}
-		if (pfd[1].revents)
-			return NULL;
-		if (pfd[0].revents & (POLLERR | POLLHUP | POLLNVAL))
-			return NULL;
-		/* Messages are read under the lock so that an unmap the kernel
-		 * reports is processed before any other thread can look at the
-		 * index again (the unmapping thread resumes once it is read). */
-		zio_lock(&old);
-		for (;;) {
-			ssize_t r = (ssize_t)syscall(SYS_read, zio.uffd, msgs, sizeof(msgs));
-
-			if (r <= 0)
-				break;
-			for (size_t i = 0; i < (size_t)r / sizeof(msgs[0]); i++)
-				handle_msg(&msgs[i]);
-		}
-		zio_unlock(&old);   /* handles what was read meanwhile */
-	}
-}
-
-ZIO_HIDDEN int zio_uffd_start_thread(void)
-{
-	pthread_attr_t attr;
-	int err;
-
-	if (zio.thread_started)
-		return 0;
-	zio.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (zio.wake_fd < 0)
-		return -errno;
-	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, 256 * 1024);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	/* The thread must be born with every signal blocked: a program
-	 * handler that ran on it before it blocked them itself, and touched
-	 * an alias, would wait for its own thread forever. */
-	{
-		sigset_t all, old;
-
-		sigfillset(&all);
-		pthread_sigmask(SIG_BLOCK, &all, &old);
-		err = pthread_create(&zio.fault_thread, &attr, fault_thread, NULL);
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
-	}
-	pthread_attr_destroy(&attr);
-	if (err) {
-		close(zio.wake_fd);
-		zio.wake_fd = -1;
-		return -err;
-	}
-	zio.thread_started = true;
-	return 0;
 }

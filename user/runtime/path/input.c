@@ -21,8 +21,238 @@
 #include <unistd.h>
 
 #include "zio_internal.h"
+#include "probes.h"
 
 #define MAX_RESTORE 32
+
+/*
+ * Give absent registered pages [x, y), about to be written by an input,
+ * populated memory: spare pages first; what spare cannot cover gets the
+ * zero page, so the kernel's writes take ordinary copy-on-write faults
+ * instead of a round trip through our fault thread for each page.
+ */
+static void refill_for_input(uintptr_t x, uintptr_t y)
+{
+	uint64_t got = zio_arena_refill(x, y);
+
+	if (x + got < y)
+		zio_uffd_zeropage(x + got, y - (x + got));
+}
+
+/*
+ * Pages [x, y) (absent, registered) get the bytes of origin o from ooff:
+ * a spare page filled and moved in, else UFFDIO_COPY.  0 or -errno.
+ */
+static int fill_from_origin(uintptr_t x, uintptr_t y, struct zio_origin *o, uint64_t ooff)
+{
+	uintptr_t src = zio_origin_addr(o, ooff);
+
+	for (uintptr_t p = x; p < y; p += ZIO_PAGE)
+		if (zio_arena_page_in(p, src + (p - x)) &&
+		    zio_uffd_copy(p, src + (p - x), ZIO_PAGE) && errno != EEXIST)
+			return -errno;
+	ZIO_STAT_ADD(materialized_pages, (y - x) / ZIO_PAGE);
+	ZIO_PROBE4(materialize, x, (y - x) / ZIO_PAGE, ZIO_MAT_INPUT, 0);
+	return 0;
+}
+
+/*
+ * Remember that [lo, hi) must read as origin o from ooff should the
+ * input not overwrite it.  The origin is held by counting the pages as
+ * references (not a pin: a pin would make a store into the original
+ * wait for a possibly blocking input; a reference makes that store
+ * retire the original to a shadow instead).
+ */
+static int add_restore(struct zio_restore *rs, int *n, int max, uintptr_t lo, uintptr_t hi,
+		       struct zio_origin *o, uint64_t ooff)
+{
+	if (*n == max)
+		return -1;
+	o->ref_pages += (hi - lo) / ZIO_PAGE;
+	rs[(*n)++] = (struct zio_restore){ lo, hi, o, ooff };
+	return 0;
+}
+
+/*
+ * Alias pages [x, y) of r, which the coming input is expected to
+ * overwrite whole: drop them and give the program populated pages to
+ * receive into (moving spare pages in costs a fraction of faulting the
+ * alias pages in).  0, or -errno when they had to be materialised and
+ * that failed.
+ */
+static int detach_alias(struct zio_region *r, uintptr_t x, uintptr_t y,
+			struct zio_restore *rs, int *nrs, int max)
+{
+	if (add_restore(rs, nrs, max, x, y, r->o, r->ooff + (x - r->node.start)))
+		return zio_materialize(r, x, y);
+	pr_trace("input detaches [%#lx,%#lx) from o%llu+%#llx", (unsigned long)x, (unsigned long)y,
+		 (unsigned long long)r->o->id, (unsigned long long)(r->ooff + (x - r->node.start)));
+	zio_index_cut(&zio.ix, r, x, y);
+	refill_for_input(x, y);
+	return 0;
+}
+
+/*
+ * Original r has dependants and an input is expected to overwrite
+ * [a, hi) of it.  Retire it by moving its pages into a shadow (no copy).
+ * Its interior pages wholly inside the input get spare pages to receive
+ * into; partly covered ones get their bytes back at once; the others
+ * become aliases of the shadow, so what the input does not overwrite
+ * still reads as before.  Returns 0, or -1 if nothing was moved (r is
+ * unchanged or was retired by copy).
+ */
+ZIO_HIDDEN int zio_retire_for_input(struct zio_region *r, uintptr_t a, uintptr_t hi,
+			    struct zio_restore *rs, int *nrs, int max, uintptr_t site,
+			    bool redirect)
+{
+	struct zio_origin *o = r->o;
+	uintptr_t ilo = pg_up(r->node.start), ihi = pg_dn(r->node.end);
+	uintptr_t flo = pg_up(a) > ilo ? pg_up(a) : ilo;
+	uintptr_t fhi = pg_dn(hi) < ihi ? pg_dn(hi) : ihi;
+	uintptr_t first, last, hp = 0, tp = 0;
+	uint64_t now = zio_now_ns(), off_ilo;
+
+	if (flo >= fhi || (!redirect && *nrs == max) || !zio.have_move || o->pins)
+		return -1;
+	off_ilo = ilo - (r->node.start - r->ooff);
+	pr_trace("input into [%#lx,%#lx) retires o%llu (%s)", (unsigned long)a, (unsigned long)hi,
+		 (unsigned long long)o->id, redirect ? "redirect" : "restore");
+	if (zio_retire(o, true) != 1)
+		return -1;
+	/* o now reads from the shadow; r holds a fresh origin without
+	 * dependants; r's interior pages are absent. */
+	zio_index_cut(&zio.ix, r, ilo, ihi);
+	if ((a & (ZIO_PAGE - 1)) && pg_dn(a) >= ilo)
+		hp = pg_dn(a);
+	if ((hi & (ZIO_PAGE - 1)) && pg_dn(hi) < ihi && pg_dn(hi) != hp)
+		tp = pg_dn(hi);
+	first = hp ? hp : flo;
+	last = tp ? tp + ZIO_PAGE : fhi;
+	if (hp && fill_from_origin(hp, hp + ZIO_PAGE, o, off_ilo + (hp - ilo)))
+		zio_index_add_alias(&zio.ix, hp, hp + ZIO_PAGE, o, off_ilo + (hp - ilo), site, now);
+	if (tp && fill_from_origin(tp, tp + ZIO_PAGE, o, off_ilo + (tp - ilo)))
+		zio_index_add_alias(&zio.ix, tp, tp + ZIO_PAGE, o, off_ilo + (tp - ilo), site, now);
+	if (ilo < first)
+		zio_index_add_alias(&zio.ix, ilo, first, o, off_ilo, site, now);
+	if (last < ihi)
+		zio_index_add_alias(&zio.ix, last, ihi, o, off_ilo + (last - ilo), site, now);
+	/* A redirected input re-aliases what it receives after the call (and
+	 * what it does not receive reads as before). */
+	if (redirect || add_restore(rs, nrs, max, flo, fhi, o, off_ilo + (flo - ilo)))
+		zio_index_add_alias(&zio.ix, flo, fhi, o, off_ilo + (flo - ilo), site, now);
+	else
+		refill_for_input(flo, fhi);
+	zio_origin_put_if_unused(&zio.ix, o);
+	return 0;
+}
+
+/*
+ * More data may arrive between our look at the queue and the kernel's
+ * copy; every alias page the kernel then writes costs a fault round trip
+ * (tens of us here).  Preparing some slack beyond the expected length
+ * costs at most a copy of the slack back (a few us) when it stays unused.
+ */
+#define INPUT_SLACK (64 * 1024)
+
+ZIO_HIDDEN int zio_prepare_input(uintptr_t a, uint64_t len, uint64_t expect,
+				 struct zio_restore *rs, int max, uintptr_t site)
+{
+	uintptr_t b = a + len, cur = a, hi;
+	int nrs = 0;
+
+	zio_mat_cause = ZIO_MAT_INPUT;
+	if (expect)
+		expect += INPUT_SLACK;
+	hi = a + (expect < len ? expect : len);
+
+	while (cur < b) {
+		struct zio_region *r = zio_region_first_overlap(&zio.ix, cur, b);
+		uintptr_t lo, rhi;
+
+		if (!r)
+			break;
+		lo = r->node.start > cur ? r->node.start : cur;
+		rhi = r->node.end < b ? r->node.end : b;
+		if (r->type == ZIO_R_ORIG) {
+			if (r->o->pins) {
+				/* being read (see prep_orig): its write fault waits */
+				cur = rhi;
+				continue;
+			}
+			if (r->o->ref_pages) {
+				if (!zio_retire_for_input(r, a, hi, rs, &nrs, max, site, false))
+					continue;   /* r changed shape: look again */
+				if (lo >= hi) {
+					/* Not expected to be written: should the kernel
+					 * write after all, the fault retires it. */
+					cur = rhi;
+					continue;
+				}
+				if (zio_retire(r->o, false) < 0)
+					return nrs;
+			}
+			zio_origin_unprotect(r->o);
+			zio_index_cut(&zio.ix, r, lo, rhi);
+			cur = rhi;
+			continue;
+		}
+		/* an alias (page aligned) */
+		{
+			uintptr_t x = pg_dn(lo), y = pg_up(rhi), z;
+
+			if (x >= hi) {
+				cur = rhi;
+				continue;
+			}
+			if (x < a || x + ZIO_PAGE > hi) {
+				/* partly overwritten page: keep its other bytes */
+				if (zio_materialize(r, x, x + ZIO_PAGE))
+					return nrs;
+				cur = x + ZIO_PAGE;
+				continue;
+			}
+			z = pg_dn(hi) < y ? pg_dn(hi) : y;
+			if (detach_alias(r, x, z, rs, &nrs, max))
+				return nrs;
+			cur = z;
+		}
+	}
+	return nrs;
+}
+
+/*
+ * After the input wrote n bytes at a: what a short input did not
+ * overwrite reads as before again (copied back, or re-aliased where the
+ * page is absent), and the held origins are let go.
+ */
+ZIO_HIDDEN void zio_finish_input(uintptr_t a, uint64_t n, struct zio_restore *rs, int nrs)
+{
+	uint64_t now = zio_now_ns();
+
+	for (int i = 0; i < nrs; i++) {
+		struct zio_restore *e = &rs[i];
+		uintptr_t from = a + n > e->lo ? a + n : e->lo;
+
+		e->o->ref_pages -= (e->hi - e->lo) / ZIO_PAGE;
+		if (from < e->hi)
+			pr_trace("input short: [%#lx,%#lx) reads o%llu again", (unsigned long)from,
+				 (unsigned long)e->hi, (unsigned long long)e->o->id);
+		while (from < e->hi) {
+			uintptr_t pe = pg_dn(from) + ZIO_PAGE;
+			uint64_t off = e->ooff + (from - e->lo);
+
+			if (zio_app_present(from, 1)) {
+				zio_raw_copy((void *)from, (const void *)zio_origin_addr(e->o, off),
+					     pe - from);
+			} else if (!(from & (ZIO_PAGE - 1)) &&
+				   !zio_region_first_overlap(&zio.ix, from, pe)) {
+				zio_index_add_alias(&zio.ix, from, pe, e->o, off, 0, now);
+			}
+			from = pe;
+		}
+		zio_origin_put_if_unused(&zio.ix, e->o);
+	}
+}
 
 static int rcvtimeo_ms(int fd)
 {
