@@ -27,7 +27,6 @@ void zio_policy_reset(void);
 ZIO_HIDDEN int zio_ensure_ready(void)
 {
 	int err = 0;
-	sigset_t old;
 
 	if (likely(atomic_load_explicit(&ready, memory_order_acquire) == 1))
 		return 0;
@@ -47,9 +46,9 @@ ZIO_HIDDEN int zio_ensure_ready(void)
 		err = zio_fault_thread_start();
 	zio_in_runtime--;
 	if (!err) {
-		zio_lock(&old);
+		zio_lock();
 		err = zio_arena_init();
-		zio_unlock(&old);
+		zio_unlock();
 	}
 	if (err) {
 		pr_warn("failed to start the runtime: %s: elision off", strerror(-err));

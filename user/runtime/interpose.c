@@ -602,14 +602,12 @@ EXPORT ssize_t pwritev64(int fd, const struct iovec *iov, int iovcnt, off_t off)
 /* A block freed: its pages stop holding the input noted there (policy.c). */
 static void forget_noted(void *p, size_t n)
 {
-	sigset_t old;
-
 	if (!atomic_load_explicit(&zio_lazy_live, memory_order_relaxed) ||
 	    !zio_policy_maybe_noted((uintptr_t)p, (uintptr_t)p + n))
 		return;
-	zio_lock(&old);
+	zio_lock();
 	zio_policy_forget_noted((uintptr_t)p, (uintptr_t)p + n);
-	zio_unlock(&old);
+	zio_unlock();
 }
 
 EXPORT void free(void *p)
@@ -639,12 +637,11 @@ EXPORT void free(void *p)
 /* Does [p, p+n) hold IO data or aliases? */
 static bool holds_regions(void *p, size_t n)
 {
-	sigset_t old;
 	bool any;
 
-	zio_lock(&old);
+	zio_lock();
 	any = zio_region_first_overlap(&zio.ix, (uintptr_t)p, (uintptr_t)p + n) != NULL;
-	zio_unlock(&old);
+	zio_unlock();
 	return any;
 }
 

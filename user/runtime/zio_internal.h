@@ -320,8 +320,12 @@ extern _Atomic int zio_active;
 extern _Atomic uint64_t zio_live_regions;
 extern _Atomic uint64_t zio_live_aliases;
 
-void zio_lock(sigset_t *old);
-void zio_unlock(const sigset_t *old);
+/* The runtime lock (a mutex, not a signal mask: asynchronous signals that
+ * arrive while a thread holds it are deferred by our handler wrapper,
+ * signal.c).  zio_unlock first handles the reports an ioctl read while it
+ * waited. */
+void zio_lock(void);
+void zio_unlock(void);
 /* Deferral of asynchronous signals (signal.c): a thread with depth > 0
  * holds the lock or pins; the program's handlers wait until it ends. */
 extern __thread int zio_lock_depth __attribute__((tls_model("initial-exec")));

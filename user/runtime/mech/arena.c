@@ -304,14 +304,13 @@ ZIO_HIDDEN void zio_arena_shadow_free(uintptr_t lo, uintptr_t hi)
 
 ZIO_HIDDEN void zio_arena_trim(void)
 {
-	sigset_t old;
 	uintptr_t lo[16];
 	uint64_t len[16];
 	int n = 0;
 
 	if (!zio.arena_lo || (zio.spare.bytes <= zio_opt.pool_max && !junk.bytes))
 		return;
-	zio_lock(&old);
+	zio_lock();
 	while (n < 16 && junk.bytes) {
 		len[n] = zio_extents_take(&junk, junk.bytes, 0, &lo[n]);
 		if (!len[n])
@@ -324,15 +323,15 @@ ZIO_HIDDEN void zio_arena_trim(void)
 			break;
 		n++;
 	}
-	zio_unlock(&old);
+	zio_unlock();
 	/* Unlocked: the arena is registered, so the kernel reports this
 	 * madvise to our fault thread and waits until it has been read. */
 	for (int i = 0; i < n; i++)
 		zio_real.madvise((void *)lo[i], len[i], MADV_DONTNEED);
-	zio_lock(&old);
+	zio_lock();
 	for (int i = 0; i < n; i++)
 		zio_extents_add(&zio.arena_free, lo[i], lo[i] + len[i]);
-	zio_unlock(&old);
+	zio_unlock();
 }
 
 ZIO_HIDDEN void zio_arena_reset_child(void)

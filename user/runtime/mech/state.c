@@ -63,18 +63,16 @@ ZIO_HIDDEN uint64_t zio_now_ns(void)
  * zio_unlock: the depth is raised before the mutex is taken, so no
  * program handler can run on a thread that holds the lock.
  */
-ZIO_HIDDEN void zio_lock(sigset_t *old)
+ZIO_HIDDEN void zio_lock(void)
 {
-	(void)old;
 	zio_lock_depth++;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	pthread_mutex_lock(&zio.lock);
 	zio_in_runtime++;
 }
 
-ZIO_HIDDEN void zio_unlock(const sigset_t *old)
+ZIO_HIDDEN void zio_unlock(void)
 {
-	(void)old;
 	/* Reports read while an ioctl waited are handled before anyone else
 	 * may look at the index. */
 	if (unlikely(zio_uffd_has_pending()))
@@ -100,11 +98,9 @@ ZIO_HIDDEN void zio_defer_end(void)
 
 ZIO_HIDDEN void zio_unpin(struct zio_origin **pins, int n)
 {
-	sigset_t old;
-
 	if (!n)
 		return;
-	zio_lock(&old);
+	zio_lock();
 	for (int i = 0; i < n; i++) {
 		pins[i]->pins--;
 		zio_origin_put_if_unused(&zio.ix, pins[i]);
@@ -121,7 +117,7 @@ ZIO_HIDDEN void zio_unpin(struct zio_origin **pins, int n)
 		for (int i = 0; i < nd; i++)
 			zio_handle_wp_fault(d[i]);
 	}
-	zio_unlock(&old);
+	zio_unlock();
 }
 
 /* The first original overlapping [a, b) that is pinned, or NULL. */

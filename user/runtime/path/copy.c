@@ -394,12 +394,11 @@ static void *copy_impl(void *dst, const void *src, size_t n, bool is_move, uintp
 	int nseg, nr, npc = 0, npins = 0, saved = errno, nabsent = 0;
 	uint64_t alias_bytes, elided = 0, now;
 	bool overlap = !fixed && d < s + n && s < d + n, decided = false;
-	sigset_t old;
 
 	if (overlap || zio_ensure_ready())
 		goto plain;
 
-	zio_lock(&old);
+	zio_lock();
 	/* An original under dst that another thread reads right now must not
 	 * change, nor have its pages moved away by an alias over it. */
 	zio_wait_unpinned(d, d + n);
@@ -439,7 +438,7 @@ static void *copy_impl(void *dst, const void *src, size_t n, bool is_move, uintp
 		    (npc = plan_pieces(d, s, d, d + n, segs, nseg, pc, 0, pins, &npins)) > 0) {
 			if (npins)
 				zio_defer_begin();
-			zio_unlock(&old);
+			zio_unlock();
 			copy_pieces(pc, npc, pins, npins);
 			errno = saved;
 			return dst;
@@ -447,7 +446,7 @@ static void *copy_impl(void *dst, const void *src, size_t n, bool is_move, uintp
 		/* (planning may have failed half way: its pins go too) */
 		if (npins)
 			zio_defer_begin();
-		zio_unlock(&old);
+		zio_unlock();
 		copy_pieces(pc, 0, pins, npins);
 		goto plain;
 	}
@@ -484,7 +483,7 @@ static void *copy_impl(void *dst, const void *src, size_t n, bool is_move, uintp
 		if (!err && c < d + n)
 			err = zio_prepare_range(c, d + n, ZIO_PREP_OVERWRITE);
 		if (err) {
-			zio_unlock(&old);
+			zio_unlock();
 			zio_fallback(ZIO_FB_COPY);
 			goto plain;
 		}
@@ -532,7 +531,7 @@ static void *copy_impl(void *dst, const void *src, size_t n, bool is_move, uintp
 	 * would wait for us: keep signals deferred until they are unpinned. */
 	if (npins)
 		zio_defer_begin();
-	zio_unlock(&old);
+	zio_unlock();
 
 	if (npc < 0) {
 		/* Too fragmented to plan: copy what is not aliased straight from

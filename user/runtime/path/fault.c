@@ -263,7 +263,6 @@ static void *fault_thread(void *arg)
 	pfd[0] = (struct pollfd){ .fd = zio.uffd, .events = POLLIN };
 	pfd[1] = (struct pollfd){ .fd = zio.wake_fd, .events = POLLIN };
 	for (;;) {
-		sigset_t old;
 		int n = poll(pfd, 2, -1);
 
 		if (n < 0) {
@@ -279,7 +278,7 @@ static void *fault_thread(void *arg)
 		/* Messages are read under the lock so that an unmap the kernel
 		 * reports is processed before any other thread can look at the
 		 * index again (the unmapping thread resumes once it is read). */
-		zio_lock(&old);
+		zio_lock();
 		for (;;) {
 			ssize_t r = (ssize_t)syscall(SYS_read, zio.uffd, msgs, sizeof(msgs));
 
@@ -288,7 +287,7 @@ static void *fault_thread(void *arg)
 			for (size_t i = 0; i < (size_t)r / sizeof(msgs[0]); i++)
 				zio_fault_handle(&msgs[i]);
 		}
-		zio_unlock(&old);   /* handles what was read meanwhile */
+		zio_unlock();   /* handles what was read meanwhile */
 	}
 }
 

@@ -14,14 +14,13 @@
 
 #include "zio_internal.h"
 
-static sigset_t fork_mask;
 static bool fork_locked;
 
 ZIO_HIDDEN void zio_fork_prepare(void)
 {
 	if (!zio.uffd_ok)
 		return;
-	zio_lock(&fork_mask);
+	zio_lock();
 	fork_locked = true;
 	if (zio.ix.n_alias)
 		zio_materialize_all();
@@ -32,7 +31,7 @@ ZIO_HIDDEN void zio_fork_parent(void)
 	if (!fork_locked)
 		return;
 	fork_locked = false;
-	zio_unlock(&fork_mask);
+	zio_unlock();
 }
 
 ZIO_HIDDEN void zio_fork_child(void)

@@ -311,7 +311,6 @@ ZIO_HIDDEN ssize_t zio_input(int fd, const struct iovec *iov, int iovcnt, uintpt
 	struct zio_redirect rd;
 	bool redirected = false;
 	int saved = errno, e, nrs = 0;
-	sigset_t old;
 	ssize_t ret;
 	uint64_t left;
 
@@ -321,7 +320,7 @@ ZIO_HIDDEN ssize_t zio_input(int fd, const struct iovec *iov, int iovcnt, uintpt
 		/* Originals nothing depends on just stop being originals here;
 		 * only aliases and depended-on originals need to know how much
 		 * the input will write (which costs a system call or two). */
-		zio_lock(&old);
+		zio_lock();
 		for (int i = 0; i < iovcnt && !any; i++) {
 			uintptr_t a = (uintptr_t)iov[i].iov_base, b = a + iov[i].iov_len;
 			struct zio_region *r;
@@ -337,7 +336,7 @@ ZIO_HIDDEN ssize_t zio_input(int fd, const struct iovec *iov, int iovcnt, uintpt
 						  r->node.end < b ? r->node.end : b, ZIO_PREP_INPUT);
 			}
 		}
-		zio_unlock(&old);
+		zio_unlock();
 		if (any) {
 			uint64_t total = 0, exp;
 			bool intr = false;
@@ -349,7 +348,7 @@ ZIO_HIDDEN ssize_t zio_input(int fd, const struct iovec *iov, int iovcnt, uintpt
 				errno = EINTR;
 				return -1;
 			}
-			zio_lock(&old);
+			zio_lock();
 			/* (the queue was asked unlocked: another thread may have
 			 * begun to read from the buffer meanwhile) */
 			for (int i = 0; i < iovcnt; i++)
@@ -368,7 +367,7 @@ ZIO_HIDDEN ssize_t zio_input(int fd, const struct iovec *iov, int iovcnt, uintpt
 					nrs += zio_prepare_input(a, l, x, rs + nrs, MAX_RESTORE - nrs, site);
 				}
 			}
-			zio_unlock(&old);
+			zio_unlock();
 		}
 	}
 
@@ -394,7 +393,7 @@ ZIO_HIDDEN ssize_t zio_input(int fd, const struct iovec *iov, int iovcnt, uintpt
 
 		/* Restore entries are in iovec order; map the byte count onto
 		 * each iovec. */
-		zio_lock(&old);
+		zio_lock();
 		for (int i = 0, k = 0; i < iovcnt && k < nrs; i++) {
 			uintptr_t a = (uintptr_t)iov[i].iov_base;
 			uint64_t l = iov[i].iov_len, w = done < l ? done : l;
@@ -406,7 +405,7 @@ ZIO_HIDDEN ssize_t zio_input(int fd, const struct iovec *iov, int iovcnt, uintpt
 			zio_finish_input(a, w, rs + k, j - k);
 			k = j;
 		}
-		zio_unlock(&old);
+		zio_unlock();
 	}
 
 	if (ret < (ssize_t)zio_opt.input_min) {
@@ -414,7 +413,7 @@ ZIO_HIDDEN ssize_t zio_input(int fd, const struct iovec *iov, int iovcnt, uintpt
 		return ret;
 	}
 
-	zio_lock(&old);
+	zio_lock();
 	left = (uint64_t)ret;
 	for (int i = 0; i < iovcnt && left; i++) {
 		uintptr_t a = (uintptr_t)iov[i].iov_base;
@@ -447,7 +446,7 @@ ZIO_HIDDEN ssize_t zio_input(int fd, const struct iovec *iov, int iovcnt, uintpt
 				 blocked ? "raced, not tracked" : "not tracked");
 		}
 	}
-	zio_unlock(&old);
+	zio_unlock();
 	errno = e;
 	return ret;
 }

@@ -160,18 +160,17 @@ static ssize_t out_socket(struct out *o, int fd, const struct iovec *iov, int io
 
 	for (;;) {
 		struct msghdr m = { 0 };
-		sigset_t old;
 		int64_t subst = (int64_t)o->from_origin;
 		ssize_t r;
 		int e;
 
 		if (!first) {
-			zio_lock(&old);
+			zio_lock();
 			o->npins = 0;
 			subst = build(o, iov, iovcnt, sent);
 			if (o->npins)
 				zio_defer_begin();
-			zio_unlock(&old);
+			zio_unlock();
 			if (subst < 0) {
 				/* too fragmented now: send the rest unsubstituted */
 				release_pins(o);
@@ -286,17 +285,16 @@ ZIO_HIDDEN ssize_t zio_output(int kind, int fd, const struct iovec *iov, int iov
 	struct stat st;
 	struct out o;
 	int64_t subst;
-	sigset_t old;
 	ssize_t r;
 
 	for (int i = 0; i < iovcnt; i++)
 		total += iov[i].iov_len;
-	zio_lock(&old);
+	zio_lock();
 	o.npins = 0;
 	subst = build(&o, iov, iovcnt, 0);
 	if (o.npins)
 		zio_defer_begin();
-	zio_unlock(&old);
+	zio_unlock();
 	if (subst <= 0) {
 		release_pins(&o);
 		goto plain;
@@ -316,12 +314,12 @@ ZIO_HIDDEN ssize_t zio_output(int kind, int fd, const struct iovec *iov, int iov
 		if (errno != ENOTSOCK)
 			goto plain;
 		/* Not a socket: resolve again for the file path below. */
-		zio_lock(&old);
+		zio_lock();
 		o.npins = 0;
 		subst = build(&o, iov, iovcnt, 0);
 		if (o.npins)
 			zio_defer_begin();
-		zio_unlock(&old);
+		zio_unlock();
 		if (subst <= 0) {
 			release_pins(&o);
 			goto plain;

@@ -92,13 +92,12 @@ ZIO_HIDDEN void zio_redirect_end(struct zio_redirect *rd, ssize_t n)
 	struct zio_origin *o = NULL;
 	uint64_t now = zio_now_ns(), aliased = 0;
 	int ncp = 0;
-	sigset_t old;
 
-	zio_lock(&old);
+	zio_lock();
 	zio_wait_unpinned(a, e);
 	if (n <= 0) {
 		zio_extents_add(&zio.spare, rd->sp, rd->sp + rd->span);
-		zio_unlock(&old);
+		zio_unlock();
 		return;
 	}
 	if (ihi > ilo && (o = zio_origin_new(&zio.ix))) {
@@ -155,19 +154,19 @@ ZIO_HIDDEN void zio_redirect_end(struct zio_redirect *rd, ssize_t n)
 	ZIO_PROBE2(redirect, rd->site, aliased);
 	if (aliased)
 		zio_policy_redirected(rd->site, aliased);
-	zio_unlock(&old);
+	zio_unlock();
 
 	for (int i = 0; i < ncp; i++)
 		if (cp[i].lo < cp[i].hi)
 			zio_raw_copy((void *)cp[i].lo, (const void *)(rd->sb + (cp[i].lo - a)),
 				     cp[i].hi - cp[i].lo);
 
-	zio_lock(&old);
+	zio_lock();
 	if (o) {
 		o->pins--;
 		zio_origin_put_if_unused(&zio.ix, o);
 	} else {
 		zio_extents_add(&zio.spare, rd->sp, rd->sp + rd->span);
 	}
-	zio_unlock(&old);
+	zio_unlock();
 }

@@ -13,11 +13,10 @@ ZIO_HIDDEN void zio_release(void *p, size_t n, enum zio_prep how, bool unmapping
 {
 	uintptr_t a = (uintptr_t)p;
 	int saved = errno;
-	sigset_t old;
 
 	if (!n || a + n < a)
 		return;
-	zio_lock(&old);
+	zio_lock();
 	/* Another thread may be sending an original here (through an alias
 	 * of it): the memory goes back to the allocator, or away, only when
 	 * it is done. */
@@ -37,7 +36,7 @@ ZIO_HIDDEN void zio_release(void *p, size_t n, enum zio_prep how, bool unmapping
 	else if (how == ZIO_PREP_UNMAP &&
 		 zio_tree_first_overlap(&zio.registered.t, pg_dn(a), pg_up(a + n)))
 		zio_uffd_unregister(pg_dn(a), pg_up(a + n));
-	zio_unlock(&old);
+	zio_unlock();
 	errno = saved;
 }
 
@@ -51,9 +50,8 @@ ZIO_HIDDEN int zio_release_for_remap(void *p, size_t n)
 {
 	uintptr_t a = (uintptr_t)p;
 	int err = 0, saved = errno;
-	sigset_t old;
 
-	zio_lock(&old);
+	zio_lock();
 	zio_wait_unpinned(a, a + n);
 	if (zio_region_first_overlap(&zio.ix, a, a + n))
 		err = zio_prepare_range(a, a + n, ZIO_PREP_INPUT);
@@ -62,7 +60,7 @@ ZIO_HIDDEN int zio_release_for_remap(void *p, size_t n)
 	/* The moved range must not keep a registration we stop tracking. */
 	if (!err && zio_tree_first_overlap(&zio.registered.t, pg_dn(a), pg_up(a + n)))
 		zio_uffd_unregister(pg_dn(a), pg_up(a + n));
-	zio_unlock(&old);
+	zio_unlock();
 	errno = saved;
 	return err ? -1 : 0;
 }

@@ -372,13 +372,12 @@ static size_t place(struct xs_dgram *d, struct msghdr *msg, uintptr_t site)
 			/* A plain copy over aliases or originals: make that safe
 			 * first, as a copy would (no fault per page). */
 			uintptr_t a = (uintptr_t)dst, b = a + (room < d->len ? room : d->len);
-			sigset_t old;
 
-			zio_lock(&old);
+			zio_lock();
 			zio_wait_unpinned(a, b);
 			if (zio_region_first_overlap(&zio.ix, a, b))
 				zio_prepare_range(a, b, ZIO_PREP_OVERWRITE);
-			zio_unlock(&old);
+			zio_unlock();
 		}
 		while (room && ri < d->nruns) {
 			struct xs_run *r = &d->run[ri];
@@ -644,10 +643,9 @@ static int resolve(const struct msghdr *msg, struct xs_segment *seg)
 	struct zio_seg zs[16];
 	int n = 0;
 	bool regions = atomic_load_explicit(&zio_live_aliases, memory_order_acquire) != 0;
-	sigset_t old;
 
 	if (regions)
-		zio_lock(&old);
+		zio_lock();
 	for (size_t i = 0; i < msg->msg_iovlen; i++) {
 		uintptr_t a = (uintptr_t)msg->msg_iov[i].iov_base;
 		uint64_t len = msg->msg_iov[i].iov_len;
@@ -682,7 +680,7 @@ static int resolve(const struct msghdr *msg, struct xs_segment *seg)
 		}
 	}
 	if (regions)
-		zio_unlock(&old);
+		zio_unlock();
 	return n;
 fail:
 	for (int j = 0; j < n; j++)
@@ -691,7 +689,7 @@ fail:
 			zio_origin_put_if_unused(&zio.ix, seg[j].o);
 		}
 	if (regions)
-		zio_unlock(&old);
+		zio_unlock();
 	return -1;
 }
 

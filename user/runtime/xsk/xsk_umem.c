@@ -144,11 +144,9 @@ static void ages_push(struct zio_origin *o)
 /* Free slots run low: materialise the oldest origins' aliases. */
 ZIO_HIDDEN void xs_evict(struct xs_queue *q)
 {
-	sigset_t old;
-
 	if (atomic_load(&q->nfree) + fill_posted(q) >= xs.low_water)
 		return;
-	zio_lock(&old);
+	zio_lock();
 	while (xs.ahead != xs.atail &&
 	       atomic_load(&q->nfree) + fill_posted(q) < xs.low_water) {
 		struct zio_origin *o = xs.ages[xs.ahead % xs.asize].o;
@@ -163,7 +161,7 @@ ZIO_HIDDEN void xs_evict(struct xs_queue *q)
 		if (!zio_materialize_origin(o, ZIO_MAT_EVICT))
 			XS_STAT_ADD(evicted, 1);
 	}
-	zio_unlock(&old);
+	zio_unlock();
 }
 
 /* ------------------------------------------------------------ datagrams */
@@ -196,7 +194,6 @@ ZIO_HIDDEN struct xs_dgram *xs_dgram_alloc(void)
 ZIO_HIDDEN void xs_dgram_free(struct xs_dgram *d)
 {
 	bool any = false;
-	sigset_t old;
 
 	for (int i = 0; i < d->nruns; i++) {
 		if (d->run[i].o)
@@ -205,7 +202,7 @@ ZIO_HIDDEN void xs_dgram_free(struct xs_dgram *d)
 			slots_release(d->run[i].slot, d->run[i].nslots);
 	}
 	if (any) {
-		zio_lock(&old);
+		zio_lock();
 		for (int i = 0; i < d->nruns; i++) {
 			struct zio_origin *o = d->run[i].o;
 
@@ -214,7 +211,7 @@ ZIO_HIDDEN void xs_dgram_free(struct xs_dgram *d)
 			o->pins--;
 			zio_origin_put_if_unused(&zio.ix, o);
 		}
-		zio_unlock(&old);
+		zio_unlock();
 	}
 	d->next = xs.dg_free;
 	xs.dg_free = d;
@@ -227,11 +224,10 @@ ZIO_HIDDEN struct zio_origin *xs_run_origin(struct xs_dgram *d, int i)
 {
 	struct xs_run *r = &d->run[i];
 	struct zio_origin *o;
-	sigset_t old;
 
 	if (r->o)
 		return r->o;
-	zio_lock(&old);
+	zio_lock();
 	o = zio_origin_new(&zio.ix);
 	if (o) {
 		o->kind = ZIO_ORIGIN_UMEM;
@@ -242,7 +238,7 @@ ZIO_HIDDEN struct zio_origin *xs_run_origin(struct xs_dgram *d, int i)
 		o->pins = 1;
 		ages_push(o);
 	}
-	zio_unlock(&old);
+	zio_unlock();
 	r->o = o;
 	return o;
 }
