@@ -103,28 +103,31 @@ $(OUT)/libzio.so: $(LIB_OBJS) $(RT)/libzio.map
 	$(call msg,LD,$@)
 	$(Q)$(CC) -o $@ $(LIB_OBJS) $(LIB_LDFLAGS)
 
-# zio-run carries the --xdp loader (tools/lib/xdp_load.c), hence libxdp,
-# and the --observe loader (tools/lib/observe_load.c), hence libbpf;
-# libzio.so itself never links them.
-$(OUT)/zio-run: user/zio-run.c tools/lib/observe_load.c tools/lib/observe_load.h \
-		tools/lib/xdp_load.c tools/lib/xdp_load.h $(OUT)/steer.skel.h \
-		$(OUT)/observe.skel.h $(wildcard include/*.h) | $(OUT)
-	$(call msg,CC,$@)
-	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -Itools $< tools/lib/observe_load.c \
-		tools/lib/xdp_load.c -o $@ -lxdp -lbpf -lelf -lz
+# The command-line tools: user/zio-*.c hold argp and main, user/cli/ the
+# loaders and helpers they share (util.c: one copy of each helper).
+# zio-run carries the --xdp loader (user/cli/steer.c), hence libxdp, and
+# the --observe loader (user/cli/observe.c), hence libbpf; libzio.so
+# itself never links them.
+CLI := user/cli
+CLI_CFLAGS = $(BASE_CFLAGS) $(CFLAGS) -I$(CLI)
+RUN_SRCS := user/zio-run.c $(CLI)/observe.c $(CLI)/steer.c $(CLI)/util.c
+TRACE_SRCS := user/zio-trace.c $(CLI)/syms.c $(CLI)/util.c
+STAT_SRCS := user/zio-stat.c $(CLI)/observe.c $(CLI)/syms.c $(CLI)/util.c
 
-$(OUT)/zio-trace: user/zio-trace.c tools/lib/trace_sym.c tools/lib/trace_sym.h \
-		$(OUT)/trace.skel.h include/trace.h | $(OUT)
+$(OUT)/zio-run: $(RUN_SRCS) $(CLI)/observe_cli.h $(CLI)/steer_cli.h $(CLI)/util.h \
+		$(OUT)/steer.skel.h $(OUT)/observe.skel.h $(wildcard include/*.h) | $(OUT)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -Itools user/zio-trace.c \
-		tools/lib/trace_sym.c -o $@ -lbpf -lelf -lz -pthread
+	$(Q)$(CC) $(CLI_CFLAGS) $(RUN_SRCS) -o $@ -lxdp -lbpf -lelf -lz
 
-$(OUT)/zio-stat: user/zio-stat.c tools/lib/observe_load.c tools/lib/observe_load.h \
-		tools/lib/trace_sym.c tools/lib/trace_sym.h $(OUT)/observe.skel.h \
-		include/observe.h include/zio_probes.h | $(OUT)
+$(OUT)/zio-trace: $(TRACE_SRCS) $(CLI)/syms.h $(CLI)/util.h $(OUT)/trace.skel.h \
+		include/trace.h include/observe.h | $(OUT)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -Itools user/zio-stat.c tools/lib/observe_load.c \
-		tools/lib/trace_sym.c -o $@ -lbpf -lelf -lz
+	$(Q)$(CC) $(CLI_CFLAGS) $(TRACE_SRCS) -o $@ -lbpf -lelf -lz -pthread
+
+$(OUT)/zio-stat: $(STAT_SRCS) $(CLI)/observe_cli.h $(CLI)/syms.h \
+		$(CLI)/util.h $(OUT)/observe.skel.h include/observe.h include/zio_probes.h | $(OUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CLI_CFLAGS) $(STAT_SRCS) -o $@ -lbpf -lelf -lz
 
 # ---------------------------------------------------------------- BPF
 # clang -target bpf does not search the multiarch dirs that <asm/errno.h>

@@ -18,8 +18,9 @@
 
 #include "zio.h"
 #include "steer.h"
-#include "lib/xdp_load.h"
-#include "lib/observe_load.h"
+#include "observe_cli.h"
+#include "steer_cli.h"
+#include "util.h"
 
 static struct env {
 	int stats;
@@ -34,7 +35,7 @@ static struct env {
 	const char *xdp;      /* --xdp IFACE[@Q] */
 	const char *xdp_ports;
 	long long xdp_frames, xdp_ring;
-	enum zio_xdp_mode xdp_mode;
+	enum zio_steer_mode xdp_mode;
 	const char *xdp_bind;
 } env = {
 	.threshold = -1,
@@ -108,37 +109,6 @@ static const struct argp_option opts[] = {
 	{},
 };
 
-/*
- * Parse a byte count: decimal digits with an optional K, M or G suffix
- * (powers of 1024).  Returns 0 and stores the value, or -EINVAL/-ERANGE.
- */
-static int parse_bytes(const char *s, long long min, long long max, long long *out)
-{
-	char *end;
-	long long v, mul = 1;
-
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno || end == s)
-		return -EINVAL;
-	switch (*end) {
-	case 'k': case 'K': mul = 1LL << 10; end++; break;
-	case 'm': case 'M': mul = 1LL << 20; end++; break;
-	case 'g': case 'G': mul = 1LL << 30; end++; break;
-	}
-	if (*end == 'i' || *end == 'B')
-		end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
-	if (*end)
-		return -EINVAL;
-	if (v < 0 || v > LLONG_MAX / mul)
-		return -ERANGE;
-	v *= mul;
-	if (v < min || v > max)
-		return -ERANGE;
-	*out = v;
-	return 0;
-}
-
 static error_t parse_arg(int key, char *arg, struct argp_state *state)
 {
 	int err;
@@ -157,13 +127,13 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		env.verbose++;
 		break;
 	case OPT_THRESHOLD:
-		err = parse_bytes(arg, 4096, 1LL << 40, &env.threshold);
+		err = zio_parse_bytes(arg, 4096, 1LL << 40, &env.threshold);
 		if (err)
 			argp_error(state, "invalid --threshold '%s': expected a byte count "
 				   "between 4096 and 1T (e.g. 65536 or 64K)", arg);
 		break;
 	case OPT_POOL_MAX:
-		err = parse_bytes(arg, 0, 1LL << 40, &env.pool_max);
+		err = zio_parse_bytes(arg, 0, 1LL << 40, &env.pool_max);
 		if (err)
 			argp_error(state, "invalid --pool-max '%s': expected a byte count "
 				   "(e.g. 256M)", arg);
@@ -183,22 +153,22 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		env.xdp_ports = arg;
 		break;
 	case OPT_XDP_FRAMES:
-		if (parse_bytes(arg, 64, 1 << 22, &env.xdp_frames))
+		if (zio_parse_bytes(arg, 64, 1 << 22, &env.xdp_frames))
 			argp_error(state, "invalid --xdp-frames '%s': expected 64..4194304", arg);
 		break;
 	case OPT_XDP_RING:
-		if (parse_bytes(arg, 64, 1 << 16, &env.xdp_ring) ||
+		if (zio_parse_bytes(arg, 64, 1 << 16, &env.xdp_ring) ||
 		    (env.xdp_ring & (env.xdp_ring - 1)))
 			argp_error(state, "invalid --xdp-ring '%s': expected a power of two "
 				   "64..65536", arg);
 		break;
 	case OPT_XDP_MODE:
 		if (!strcmp(arg, "auto"))
-			env.xdp_mode = ZIO_XDP_AUTO;
+			env.xdp_mode = ZIO_STEER_MODE_AUTO;
 		else if (!strcmp(arg, "native") || !strcmp(arg, "drv"))
-			env.xdp_mode = ZIO_XDP_NATIVE;
+			env.xdp_mode = ZIO_STEER_MODE_NATIVE;
 		else if (!strcmp(arg, "generic") || !strcmp(arg, "skb"))
-			env.xdp_mode = ZIO_XDP_GENERIC;
+			env.xdp_mode = ZIO_STEER_MODE_GENERIC;
 		else
 			argp_error(state, "invalid --xdp-mode '%s': expected auto, native or "
 				   "generic", arg);
@@ -258,85 +228,75 @@ static int find_runtime(char *buf, size_t len)
 	return -ENOENT;
 }
 
-static int set_env_ll(const char *name, long long v)
-{
-	char num[32];
-
-	snprintf(num, sizeof(num), "%lld", v);
-	return setenv(name, num, 1);
-}
-
 /*
- * --xdp: attach the steering program, pin its maps, and tell the runtime
- * where everything is (ZIO_XDP_*).  Returns 0 or -1 (message printed).
+ * --xdp IFACE[@Q] and --xdp-ports into o (ports checked here, so that the
+ * runtime can trust the list; ifname and ports point into buffers the
+ * caller keeps).  Returns 0, or -EINVAL with a message on stderr.
  */
-static int setup_xdp(void)
+static int xdp_opts(struct zio_steer_opts *o, char *ifname, char *ports, size_t portslen)
 {
-	struct zio_xdp_opts o = { .queue = -1, .mode = env.xdp_mode, .verbose = env.verbose };
-	static struct zio_xdp x;  /* the link fd stays open across exec */
-	char ifname[IF_NAMESIZE + 1], queues[1024] = "", mac[16], ports[512] = "";
 	const char *at = strchr(env.xdp, '@');
 	size_t n = at ? (size_t)(at - env.xdp) : strlen(env.xdp);
 	char buf[512], *save = NULL, *tok;
 	int count = 0;
 	long long q;
 
+	*o = (struct zio_steer_opts){
+		.ifname = ifname, .queue = -1, .mode = env.xdp_mode, .ports = ports,
+		.frames = env.xdp_frames, .ring = env.xdp_ring, .bind = env.xdp_bind,
+	};
 	if (!n || n >= IF_NAMESIZE) {
-		fprintf(stderr, "zio-run: invalid --xdp '%s'\n", env.xdp);
-		return -1;
+		pr_warn("zio-run: invalid --xdp '%s'\n", env.xdp);
+		return -EINVAL;
 	}
 	memcpy(ifname, env.xdp, n);
 	ifname[n] = '\0';
 	if (at) {
-		if (parse_bytes(at + 1, 0, ZIO_STEER_MAX_QUEUES - 1, &q)) {
-			fprintf(stderr, "zio-run: invalid queue in --xdp '%s'\n", env.xdp);
-			return -1;
+		if (zio_parse_bytes(at + 1, 0, ZIO_STEER_MAX_QUEUES - 1, &q)) {
+			pr_warn("zio-run: invalid queue in --xdp '%s'\n", env.xdp);
+			return -EINVAL;
 		}
-		o.queue = (int)q;
+		o->queue = (int)q;
 	}
-	/* ports: checked here, so the runtime can trust the list */
+	ports[0] = '\0';
 	snprintf(buf, sizeof(buf), "%s", env.xdp_ports);
 	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		long long p;
 
-		if (parse_bytes(tok, 1, 65535, &p) || ++count > ZIO_STEER_MAX_PORTS) {
-			fprintf(stderr, "zio-run: invalid --xdp-ports '%s': expected up to %d "
+		if (zio_parse_bytes(tok, 1, 65535, &p) || ++count > ZIO_STEER_MAX_PORTS) {
+			pr_warn("zio-run: invalid --xdp-ports '%s': expected up to %d "
 				"ports 1..65535\n", env.xdp_ports, ZIO_STEER_MAX_PORTS);
-			return -1;
+			return -EINVAL;
 		}
-		snprintf(ports + strlen(ports), sizeof(ports) - strlen(ports), "%s%lld",
+		snprintf(ports + strlen(ports), portslen - strlen(ports), "%s%lld",
 			 count > 1 ? "," : "", p);
 	}
-	o.ifname = ifname;
-	if (zio_xdp__load(&o, &x))
-		return -1;
-	for (int i = 0; i < x.nqueues; i++)
-		if (o.queue < 0 || i == o.queue)
-			snprintf(queues + strlen(queues), sizeof(queues) - strlen(queues), "%s%d",
-				 queues[0] ? "," : "", i);
-	snprintf(mac, sizeof(mac), "%02x%02x%02x%02x%02x%02x", x.mac[0], x.mac[1], x.mac[2],
-		 x.mac[3], x.mac[4], x.mac[5]);
-	if (env.verbose)
-		fprintf(stderr, "zio-run: XDP program on %s (%s mode, %s), queues %s, ports %s, "
-			"maps in %s\n", ifname, x.mode, x.how, queues, ports, x.pin_dir);
-	if (setenv(ZIO_ENV_XDP_IFACE, ifname, 1) ||
-	    set_env_ll(ZIO_ENV_XDP_IFINDEX, x.ifindex) ||
-	    setenv(ZIO_ENV_XDP_QUEUES, queues, 1) ||
-	    setenv(ZIO_ENV_XDP_PORTS, ports, 1) ||
-	    setenv(ZIO_ENV_XDP_PIN_DIR, x.pin_dir, 1) ||
-	    set_env_ll(ZIO_ENV_XDP_LINK_FD, x.link_fd) ||
-	    set_env_ll(ZIO_ENV_XDP_ABI, ZIO_STEER_ABI) ||
-	    setenv(ZIO_ENV_XDP_MODE, x.mode, 1) ||
-	    set_env_ll(ZIO_ENV_XDP_MTU, x.mtu) ||
-	    setenv(ZIO_ENV_XDP_MAC, mac, 1) ||
-	    (env.xdp_frames && set_env_ll(ZIO_ENV_XDP_FRAMES, env.xdp_frames)) ||
-	    (env.xdp_ring && set_env_ll(ZIO_ENV_XDP_RING, env.xdp_ring)) ||
-	    (env.xdp_bind && setenv(ZIO_ENV_XDP_BIND, env.xdp_bind, 1))) {
-		fprintf(stderr, "zio-run: failed to set environment: %s\n", strerror(errno));
-		zio_xdp__destroy(&x);
-		return -1;
-	}
 	return 0;
+}
+
+/*
+ * --xdp: attach the steering program, pin its maps, and tell the runtime
+ * where everything is (ZIO_XDP_*).  Returns 0, or -errno (message printed).
+ */
+static int setup_xdp(void)
+{
+	static struct zio_steer x;  /* the link fd stays open across exec */
+	char ifname[IF_NAMESIZE + 1], ports[512];
+	struct zio_steer_opts o;
+	int err;
+
+	err = xdp_opts(&o, ifname, ports, sizeof(ports));
+	if (err)
+		return err;
+	err = zio_steer__load(&o, &x);
+	if (err)
+		return err;
+	err = zio_steer__setenv(&x, &o);
+	if (err) {
+		pr_warn("zio-run: failed to set environment: %s\n", strerror(-err));
+		zio_steer__destroy(&x);
+	}
+	return err;
 }
 
 int main(int argc, char **argv)
@@ -355,20 +315,22 @@ int main(int argc, char **argv)
 	err = argp_parse(&argp, argc, argv, ARGP_IN_ORDER, NULL, NULL);
 	if (err)
 		return 2;
+	/* -v: our info and libbpf's warnings; -vv, -vvv: more of libbpf's */
+	zio_print_init(env.verbose);
 
 	if (env.lib) {
 		if (!realpath(env.lib, lib)) {
-			fprintf(stderr, "zio-run: cannot use runtime library %s: %s\n",
+			pr_warn("zio-run: cannot use runtime library %s: %s\n",
 				env.lib, strerror(errno));
 			return 2;
 		}
 	} else if (find_runtime(lib, sizeof(lib))) {
-		fprintf(stderr, "zio-run: cannot find libzio.so next to zio-run "
+		pr_warn("zio-run: cannot find libzio.so next to zio-run "
 			"(looked in the directory of /proc/self/exe)\n");
 		return 2;
 	}
 	if (strchr(lib, ' ') || strchr(lib, ':')) {
-		fprintf(stderr, "zio-run: runtime path %s contains a space or ':', "
+		pr_warn("zio-run: runtime path %s contains a space or ':', "
 			"which LD_PRELOAD cannot carry\n", lib);
 		return 2;
 	}
@@ -383,11 +345,11 @@ int main(int argc, char **argv)
 	if (setenv("LD_PRELOAD", preload, 1) ||
 	    (env.stats && setenv(ZIO_ENV_STATS, "1", 1)) ||
 	    (env.off && setenv(ZIO_ENV_OFF, "1", 1)) ||
-	    (env.verbose && set_env_ll(ZIO_ENV_LOG, env.verbose < 3 ? 1 + env.verbose : 3)) ||
-	    (env.threshold >= 0 && set_env_ll(ZIO_ENV_THRESHOLD, env.threshold)) ||
-	    (env.pool_max >= 0 && set_env_ll(ZIO_ENV_POOL_MAX, env.pool_max)) ||
+	    (env.verbose && zio_setenv_ll(ZIO_ENV_LOG, env.verbose < 3 ? 1 + env.verbose : 3)) ||
+	    (env.threshold >= 0 && zio_setenv_ll(ZIO_ENV_THRESHOLD, env.threshold)) ||
+	    (env.pool_max >= 0 && zio_setenv_ll(ZIO_ENV_POOL_MAX, env.pool_max)) ||
 	    (env.policy && setenv(ZIO_ENV_POLICY, env.policy, 1))) {
-		fprintf(stderr, "zio-run: failed to set environment: %s\n", strerror(errno));
+		pr_warn("zio-run: failed to set environment: %s\n", strerror(errno));
 		return 2;
 	}
 
@@ -398,10 +360,10 @@ int main(int argc, char **argv)
 	/* Observed: the program runs in a child so that zio-run can attach
 	 * before it starts and remove the pins after it ends. */
 	if (env.observe)
-		return zio_observe__run(&argv[idx], lib, env.verbose);
+		return zio_observe__run(&argv[idx], lib);
 	execvp(argv[idx], &argv[idx]);
 	err = errno;
-	fprintf(stderr, "zio-run: %s: %s\n", argv[idx],
+	pr_warn("zio-run: %s: %s\n", argv[idx],
 		err == ENOENT ? "command not found" : strerror(err));
 	return err == ENOENT ? 127 : 126;
 }

@@ -40,8 +40,9 @@
 
 #include "observe.h"
 #include "observe.skel.h"
-#include "lib/observe_load.h"
-#include "lib/trace_sym.h"
+#include "observe_cli.h"
+#include "syms.h"
+#include "util.h"
 
 static struct env {
 	pid_t pid;
@@ -50,7 +51,7 @@ static struct env {
 	long duration;      /* seconds; 0: no limit */
 	long top;
 	bool timestamp;
-	bool verbose;
+	int verbose;
 	bool json;
 	int nargs;
 } env = {
@@ -89,19 +90,6 @@ static const struct argp_option opts[] = {
 	{},
 };
 
-static int parse_long(const char *arg, long min, long max, long *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(arg, &end, 10);
-	if (errno || end == arg || *end || v < min || v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
 static error_t parse_arg(int key, char *arg, struct argp_state *state)
 {
 	long v;
@@ -111,7 +99,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		argp_state_help(state, stderr, ARGP_HELP_STD_HELP);
 		break;
 	case 'v':
-		env.verbose = true;
+		env.verbose++;
 		break;
 	case 'T':
 		env.timestamp = true;
@@ -120,38 +108,38 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		env.json = true;
 		break;
 	case 'p':
-		if (parse_long(arg, 1, INT_MAX, &v)) {
+		if (zio_parse_long(arg, 1, INT_MAX, &v)) {
 			fprintf(stderr, "zio-stat: invalid PID: %s\n", arg);
 			argp_usage(state);
 		}
 		env.pid = (pid_t)v;
 		break;
 	case 'i':
-		if (parse_long(arg, 1, INT_MAX, &env.interval)) {
+		if (zio_parse_long(arg, 1, INT_MAX, &env.interval)) {
 			fprintf(stderr, "zio-stat: invalid interval: %s\n", arg);
 			argp_usage(state);
 		}
 		break;
 	case 'd':
-		if (parse_long(arg, 1, INT_MAX, &env.duration)) {
+		if (zio_parse_long(arg, 1, INT_MAX, &env.duration)) {
 			fprintf(stderr, "zio-stat: invalid duration: %s\n", arg);
 			argp_usage(state);
 		}
 		break;
 	case 't':
-		if (parse_long(arg, 0, 100000, &env.top)) {
+		if (zio_parse_long(arg, 0, 100000, &env.top)) {
 			fprintf(stderr, "zio-stat: invalid --top: %s\n", arg);
 			argp_usage(state);
 		}
 		break;
 	case ARGP_KEY_ARG:
 		if (env.nargs == 0) {
-			if (parse_long(arg, 1, INT_MAX, &env.interval)) {
+			if (zio_parse_long(arg, 1, INT_MAX, &env.interval)) {
 				fprintf(stderr, "zio-stat: invalid interval: %s\n", arg);
 				argp_usage(state);
 			}
 		} else if (env.nargs == 1) {
-			if (parse_long(arg, 1, LONG_MAX, &env.count)) {
+			if (zio_parse_long(arg, 1, LONG_MAX, &env.count)) {
 				fprintf(stderr, "zio-stat: invalid count: %s\n", arg);
 				argp_usage(state);
 			}
@@ -165,13 +153,6 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		return ARGP_ERR_UNKNOWN;
 	}
 	return 0;
-}
-
-static int libbpf_print_fn(enum libbpf_print_level level, const char *format, va_list args)
-{
-	if (level == LIBBPF_DEBUG && !env.verbose)
-		return 0;
-	return vfprintf(stderr, format, args);
 }
 
 static volatile sig_atomic_t exiting;
@@ -243,7 +224,7 @@ static struct proc *proc_add(pid_t pid)
 		capprocs = cap;
 	}
 	p = &procs[nprocs++];
-	*p = (struct proc){ .pid = pid, .start = zio_observe__start_time(pid) };
+	*p = (struct proc){ .pid = pid, .start = zio_pid_start_time(pid) };
 	return p;
 }
 
@@ -257,7 +238,7 @@ static void procs_free(void)
 /* Is pid still the process we attached to? */
 static bool proc_alive(const struct proc *p)
 {
-	return p->start && zio_observe__start_time(p->pid) == p->start;
+	return p->start && zio_pid_start_time(p->pid) == p->start;
 }
 
 static int attach_pid(struct zio_observe *o, pid_t pid, bool quiet_missing)
@@ -282,7 +263,7 @@ static int attach_pid(struct zio_observe *o, pid_t pid, bool quiet_missing)
 	p = proc_add(pid);
 	if (!p)
 		return -ENOMEM;
-	if (env.verbose)
+	if (zio_print_on(ZIO_PR_DEBUG))
 		fprintf(stderr, "zio-stat: attached to pid %d (%s)\n", (int)pid, lib);
 	return 0;
 }
@@ -300,7 +281,7 @@ static void scan_procs(struct zio_observe *o)
 
 		if (p && !proc_alive(p)) {
 			zio_observe__detach(o, pid);
-			if (env.verbose)
+			if (zio_print_on(ZIO_PR_DEBUG))
 				fprintf(stderr, "zio-stat: pid %d exited\n", (int)pid);
 		}
 	}
@@ -661,22 +642,6 @@ static void name_site(struct zio_syms *syms, const struct site *st, struct site_
 
 /* ---------------------------------------------------------------- output */
 
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 0x20)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
-	}
-	putchar('"');
-}
-
 static const char *human(__u64 b, char *buf, size_t n)
 {
 	if (b >= 1ULL << 30)
@@ -818,11 +783,11 @@ static void print_json(const struct snap *d, struct zio_syms *syms, const struct
 		name_site(syms, st, &n);
 		printf("%s{\"pid\":%u,\"ip\":\"0x%llx\",\"sym\":", i ? "," : "", st->k.pid,
 		       (unsigned long long)st->k.ip);
-		json_str(n.sym);
+		zio_print_json_str(n.sym);
 		printf(",\"bin\":");
-		json_str(n.bin);
+		zio_print_json_str(n.bin);
 		printf(",\"line\":");
-		json_str(n.line);
+		zio_print_json_str(n.line);
 		printf(",\"elided_copies\":%llu,\"elided_bytes\":%llu,\"materialized_pages\":%llu,"
 		       "\"policy_skips\":%llu}",
 		       (unsigned long long)st->v.elided_copies,
@@ -836,14 +801,6 @@ static void print_json(const struct snap *d, struct zio_syms *syms, const struct
 
 /* ---------------------------------------------------------------- main */
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /*
  * Waits until deadline (CLOCK_MONOTONIC ms), Ctrl-C, or the exit of the
  * process behind pidfd (-1: none).  Returns true when that process exited.
@@ -851,7 +808,7 @@ static uint64_t now_ms(void)
 static bool wait_until(uint64_t deadline, int pidfd)
 {
 	while (!exiting) {
-		uint64_t now = now_ms();
+		uint64_t now = zio_now_ms();
 		struct pollfd p = { .fd = pidfd, .events = POLLIN };
 		int r;
 
@@ -883,14 +840,16 @@ int main(int argc, char **argv)
 	err = argp_parse(&argp, argc, argv, 0, NULL, NULL);
 	if (err)
 		return err;
-	libbpf_set_print(libbpf_print_fn);
+	/* libbpf's warnings by default (as bcc's tools), -v: our debug
+	 * messages and libbpf's info, -vv: libbpf's debug messages */
+	zio_print_init(ZIO_PR_INFO + env.verbose);
 	signal(SIGINT, sig_int);
 	signal(SIGTERM, sig_int);
 	signal(SIGPIPE, SIG_IGN);
 
 	/* Pins of observed programs that died with their observer. */
-	err = zio_observe__reap();
-	if (err > 0 && env.verbose)
+	err = zio_reap_pins();
+	if (err > 0 && zio_print_on(ZIO_PR_DEBUG))
 		fprintf(stderr, "zio-stat: removed %d stale pin directories\n", err);
 
 	o = zio_observe__open(false);
@@ -934,7 +893,7 @@ int main(int argc, char **argv)
 			zio_observe__nr_pids(o), zio_observe__nr_pids(o) == 1 ? "" : "es");
 	fflush(NULL);
 
-	t0 = last = now_ms();
+	t0 = last = zio_now_ms();
 	if (env.duration)
 		end = t0 + (uint64_t)env.duration * 1000;
 	while (!exiting && !gone) {
@@ -943,7 +902,7 @@ int main(int argc, char **argv)
 		if (end && end < next)
 			next = end;
 		gone = wait_until(next, pidfd);
-		now = now_ms();
+		now = zio_now_ms();
 		refresh_maps();
 		err = snap_read(zio_observe__skel(o), &cur);
 		if (err) {
@@ -968,7 +927,7 @@ int main(int argc, char **argv)
 		if (!env.pid)
 			scan_procs(o);
 	}
-	if (gone && env.verbose)
+	if (gone && zio_print_on(ZIO_PR_DEBUG))
 		fprintf(stderr, "zio-stat: pid %d exited\n", (int)env.pid);
 	err = 0;
 

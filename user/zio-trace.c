@@ -48,7 +48,8 @@
 
 #include "trace.h"
 #include "trace.skel.h"
-#include "lib/trace_sym.h"
+#include "syms.h"
+#include "util.h"
 
 #define MAX_LINKS 64
 /* enum bpf_attach_type of kernel 6.6+, missing from older uapi headers */
@@ -60,7 +61,7 @@ static struct env {
 	__u64 threshold;
 	__u64 min_input;
 	__u64 min_copy;
-	bool verbose;
+	int verbose;
 	bool json;
 	bool no_multi;
 	char **argv;		/* -- PROGRAM ARGS */
@@ -115,19 +116,6 @@ static const struct argp_option opts[] = {
 	{},
 };
 
-static int parse_long(const char *arg, long min, long max, long *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(arg, &end, 10);
-	if (errno || end == arg || *end || v < min || v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
 static error_t parse_arg(int key, char *arg, struct argp_state *state)
 {
 	long v;
@@ -137,7 +125,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		argp_state_help(state, stderr, ARGP_HELP_STD_HELP);
 		break;
 	case 'v':
-		env.verbose = true;
+		env.verbose++;
 		break;
 	case 'j':
 		env.json = true;
@@ -146,14 +134,14 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		env.no_multi = true;
 		break;
 	case 'p':
-		if (parse_long(arg, 1, INT_MAX, &v)) {
+		if (zio_parse_long(arg, 1, INT_MAX, &v)) {
 			fprintf(stderr, "zio-trace: invalid PID: %s\n", arg);
 			argp_usage(state);
 		}
 		env.pid = v;
 		break;
 	case 'd':
-		if (parse_long(arg, 1, INT_MAX, &v)) {
+		if (zio_parse_long(arg, 1, INT_MAX, &v)) {
 			fprintf(stderr, "zio-trace: invalid duration: %s\n", arg);
 			argp_usage(state);
 		}
@@ -162,7 +150,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	case OPT_THRESHOLD:
 	case OPT_MIN_INPUT:
 	case OPT_MIN_COPY:
-		if (parse_long(arg, 1, LONG_MAX, &v)) {
+		if (zio_parse_long(arg, 1, LONG_MAX, &v)) {
 			fprintf(stderr, "zio-trace: invalid size: %s\n", arg);
 			argp_usage(state);
 		}
@@ -187,14 +175,6 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		return ARGP_ERR_UNKNOWN;
 	}
 	return 0;
-}
-
-static int libbpf_print_fn(enum libbpf_print_level level, const char *format,
-			   va_list args)
-{
-	if (level == LIBBPF_DEBUG && !env.verbose)
-		return 0;
-	return vfprintf(stderr, format, args);
 }
 
 static volatile sig_atomic_t exiting;
@@ -402,7 +382,7 @@ static int attach_one(struct tracer *t, struct bpf_program *prog, pid_t pid,
 		return err;
 	}
 	t->links[t->nr_links++] = link;
-	if (env.verbose)
+	if (zio_print_on(ZIO_PR_DEBUG))
 		fprintf(stderr, "zio-trace: %s %s at %s+0x%llx\n",
 			ret ? "uretprobe" : "uprobe", name, t->libc_path,
 			(unsigned long long)off);
@@ -469,7 +449,7 @@ static int tracer__plan(struct tracer *t, bool child)
 		__u64 cookie;
 
 		zio_elf__for_each_named(t->libc, sp->name, collect_offset, &r);
-		if (!r.nr && env.verbose)
+		if (!r.nr && zio_print_on(ZIO_PR_DEBUG))
 			fprintf(stderr, "zio-trace: no %s in %s\n", sp->name,
 				t->libc_path);
 		cookie = ZIO_TRACE_COOKIE(sp->fn, sp->style, sp->out);
@@ -601,7 +581,7 @@ static int tracer__attach_multi(struct tracer *t, pid_t pid)
 		if (fd < 0)
 			return -errno;
 		t->multi_fds[t->nr_multi++] = fd;
-		if (env.verbose) {
+		if (zio_print_on(ZIO_PR_DEBUG)) {
 			int i;
 
 			for (i = 0; i < pl->nr; i++)
@@ -704,20 +684,6 @@ static const char *row_fn(struct zio_syms *syms, const struct zio_maps *maps,
 	return fn_name(r->key.fn);
 }
 
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			printf("\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			printf("\\u%04x", *s);
-		else
-			putchar(*s);
-	}
-	putchar('"');
-}
-
 static int print_report(struct trace_bpf *skel, const struct zio_maps *maps,
 			pid_t pid, const char *comm, const char *libc_name)
 {
@@ -782,7 +748,7 @@ static int print_report(struct trace_bpf *skel, const struct zio_maps *maps,
 
 	if (env.json) {
 		printf("{\"pid\":%d,\"comm\":", (int)pid);
-		json_str(comm);
+		zio_print_json_str(comm);
 		printf(",\"threshold\":%llu,\"io_input_bytes\":%llu,"
 		       "\"io_input_calls\":%llu,\"copies\":%llu,"
 		       "\"io_copies\":%llu,\"lost\":%llu,\"sites\":[",
@@ -798,9 +764,9 @@ static int print_report(struct trace_bpf *skel, const struct zio_maps *maps,
 			       i ? "," : "",
 			       r->key.kind == ZIO_TRACE_APP ? "app" : "iostack",
 			       r->fn);
-			json_str(r->site);
+			zio_print_json_str(r->site);
 			printf(",\"binary\":");
-			json_str(r->bin);
+			zio_print_json_str(r->bin);
 			printf(",\"ip\":%llu,\"calls\":%llu,\"bytes\":%llu,"
 			       "\"elidable_calls\":%llu,\"elidable_bytes\":%llu}",
 			       (unsigned long long)r->key.ip,
@@ -1002,15 +968,6 @@ static int trace_loop(struct tracer *t, pid_t pid, bool child,
 	}
 }
 
-static int exit_code(int st)
-{
-	if (WIFEXITED(st))
-		return WEXITSTATUS(st);
-	if (WIFSIGNALED(st))
-		return 128 + WTERMSIG(st);
-	return 1;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct argp argp = {
@@ -1028,7 +985,9 @@ int main(int argc, char **argv)
 	err = argp_parse(&argp, argc, argv, 0, NULL, NULL);
 	if (err)
 		return err;
-	libbpf_set_print(libbpf_print_fn);
+	/* libbpf's warnings by default (as bcc's tools), -v: our debug
+	 * messages and libbpf's info, -vv: libbpf's debug messages */
+	zio_print_init(ZIO_PR_INFO + env.verbose);
 
 	sa.sa_handler = sig_int;	/* no SA_RESTART: waits end in EINTR */
 	sigaction(SIGINT, &sa, NULL);
@@ -1072,7 +1031,7 @@ int main(int argc, char **argv)
 	if (!err)
 		err = tracer__attach_multi(&t, pid);
 	if (err) {
-		if (env.verbose)
+		if (zio_print_on(ZIO_PR_DEBUG))
 			fprintf(stderr, "zio-trace: no uprobe_multi links (%s), "
 				"attaching one uprobe at a time\n",
 				strerror(-err));
@@ -1134,7 +1093,7 @@ cleanup:
 			kill(child, SIGKILL);
 			waitpid(child, &st, 0);
 		}
-		ret = st == -1 ? 1 : exit_code(st);
+		ret = st == -1 ? 1 : zio_exit_code(st);
 		return err ? 1 : ret;
 	}
 	return err != 0;

@@ -1,26 +1,22 @@
 // SPDX-License-Identifier: MIT
 /*
- * observe_load.c - loads bpf/observe.bpf.c, attaches it to zio processes,
- * pins its maps, reaps stale pins, and runs a program observed
- * (zio-run --observe).  See observe_load.h.
+ * observe.c - loads bpf/observe.bpf.c, attaches it to zio processes,
+ * pins its maps, and runs a program observed (zio-run --observe).  See
+ * observe_cli.h.
  *
  * Why USDT probes rather than a memory-mapped index: the runtime's probes
  * are a nop where nothing is attached (measured in README, "Observing"),
  * and the BPF side keeps the maps only while someone observes, so the
  * runtime pays nothing and owns no BPF code.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,11 +26,8 @@
 
 #include "observe.h"
 #include "observe.skel.h"
-#include "lib/observe_load.h"
-
-#ifndef BPF_FS_MAGIC
-#define BPF_FS_MAGIC 0xcafe4a11
-#endif
+#include "observe_cli.h"
+#include "util.h"
 
 /* The runtime's probes and the programs that take them. */
 static const struct {
@@ -111,6 +104,7 @@ struct observe_bpf *zio_observe__skel(struct zio_observe *o)
 	return o->skel;
 }
 
+/* Returns the target of pid, or NULL. */
 static struct obs_target *find_target(const struct zio_observe *o, pid_t pid)
 {
 	for (size_t i = 0; i < o->nr; i++)
@@ -134,6 +128,7 @@ pid_t zio_observe__pid(const struct zio_observe *o, size_t i)
 	return i < o->nr ? o->t[i].pid : 0;
 }
 
+/* Destroys the links of t.  Returns nothing. */
 static void target_release(struct obs_target *t)
 {
 	for (size_t i = 0; i < OBS_NPROBES; i++) {
@@ -204,125 +199,6 @@ void zio_observe__detach(struct zio_observe *o, pid_t pid)
 
 /* ---------------------------------------------------------------- pins */
 
-int zio_observe__mount_bpffs(void)
-{
-	struct statfs st;
-
-	if (!statfs(ZIO_OBS_BPFFS, &st) && st.f_type == BPF_FS_MAGIC)
-		return 0;
-	if (mkdir(ZIO_OBS_BPFFS, 0755) && errno != EEXIST)
-		return -errno;
-	/* mode=0700, as systemd mounts it: pins are for root. */
-	if (mount("bpf", ZIO_OBS_BPFFS, "bpf", 0, "mode=0700"))
-		return -errno;
-	return 0;
-}
-
-uint64_t zio_observe__start_time(pid_t pid)
-{
-	char path[64], buf[1024], *p;
-	unsigned long long start = 0;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	/* comm may hold spaces and parentheses: fields restart after the
-	 * last ')'; starttime is field 22, the 20th after it. */
-	p = strrchr(buf, ')');
-	if (!p)
-		return 0;
-	for (int field = 2; p && field < 22; field++)
-		p = strchr(p + 1, ' ');
-	if (p)
-		start = strtoull(p + 1, NULL, 10);
-	return start;
-}
-
-/* Is pid the process that started at `start` (0: any) still there? */
-static bool obs_alive(pid_t pid, uint64_t start)
-{
-	if (pid <= 0)
-		return false;
-	if (kill(pid, 0) && errno == ESRCH)
-		return false;
-	return !start || zio_observe__start_time(pid) == start;
-}
-
-static void remove_dir(const char *dir)
-{
-	struct dirent *de;
-	DIR *d = opendir(dir);
-
-	if (d) {
-		while ((de = readdir(d)))
-			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-				unlinkat(dirfd(d), de->d_name, 0);
-		closedir(d);
-	}
-	rmdir(dir);
-}
-
-static int read_info(const char *dir, struct zio_obs_info *info)
-{
-	char path[PATH_MAX];
-	__u32 key = 0;
-	int fd, err = 0;
-
-	if ((size_t)snprintf(path, sizeof(path), "%s/info", dir) >= sizeof(path))
-		return -ENAMETOOLONG;
-	fd = bpf_obj_get(path);
-	if (fd < 0)
-		return -errno;
-	if (bpf_map_lookup_elem(fd, &key, info))
-		err = -errno;
-	close(fd);
-	return err;
-}
-
-int zio_observe__reap(void)
-{
-	struct dirent *de;
-	int reaped = 0;
-	DIR *d;
-
-	d = opendir(ZIO_OBS_PIN_ROOT);
-	if (!d)
-		return errno == ENOENT ? 0 : -errno;
-	while ((de = readdir(d))) {
-		struct zio_obs_info info;
-		char dir[PATH_MAX], *end;
-		bool stale;
-		long pid;
-
-		errno = 0;
-		pid = strtol(de->d_name, &end, 10);
-		if (errno || end == de->d_name || *end || pid <= 0 || pid > INT_MAX)
-			continue;
-		snprintf(dir, sizeof(dir), "%s/%s", ZIO_OBS_PIN_ROOT, de->d_name);
-		if (!read_info(dir, &info) && info.abi == ZIO_OBS_ABI)
-			/* Nobody updates the maps once the observer is gone,
-			 * so they are stale even if the program lives on. */
-			stale = !obs_alive(info.pid, info.pid_start) ||
-				!obs_alive(info.observer, info.observer_start);
-		else
-			stale = !obs_alive(pid, 0);
-		if (stale) {
-			remove_dir(dir);
-			reaped++;
-		}
-	}
-	closedir(d);
-	return reaped;
-}
-
 void zio_observe__unpin(struct zio_observe *o)
 {
 	if (!o || !o->pin_dir[0])
@@ -334,7 +210,7 @@ void zio_observe__unpin(struct zio_observe *o)
 			bpf_map__unpin(m, NULL);
 	}
 	/* Anything else (a half-made pin) goes too. */
-	remove_dir(o->pin_dir);
+	zio_remove_pins(o->pin_dir);
 	o->pin_dir[0] = '\0';
 	o->npinned = 0;
 }
@@ -344,24 +220,24 @@ int zio_observe__pin(struct zio_observe *o, pid_t pid)
 	struct zio_obs_info info = {
 		.abi = ZIO_OBS_ABI,
 		.pid = (__u32)pid,
-		.pid_start = zio_observe__start_time(pid),
+		.pid_start = zio_pid_start_time(pid),
 		.observer = (__u32)getpid(),
-		.observer_start = zio_observe__start_time(getpid()),
+		.observer_start = zio_pid_start_time(getpid()),
 	};
 	struct timespec ts;
 	__u32 key = 0;
 	int err;
 
-	err = zio_observe__mount_bpffs();
+	err = zio_mount_bpffs();
 	if (err)
 		return err;
-	if (mkdir(ZIO_OBS_PIN_ROOT, 0700) && errno != EEXIST)
+	if (mkdir(ZIO_PIN_ROOT, 0700) && errno != EEXIST)
 		return -errno;
-	if ((size_t)snprintf(o->pin_dir, sizeof(o->pin_dir), "%s/%d", ZIO_OBS_PIN_ROOT,
+	if ((size_t)snprintf(o->pin_dir, sizeof(o->pin_dir), "%s/%d", ZIO_PIN_ROOT,
 			     (int)pid) >= sizeof(o->pin_dir))
 		return -ENAMETOOLONG;
 	/* A directory of this PID is a previous process's: not ours to keep. */
-	remove_dir(o->pin_dir);
+	zio_remove_pins(o->pin_dir);
 	if (mkdir(o->pin_dir, 0700)) {
 		err = -errno;
 		o->pin_dir[0] = '\0';
@@ -450,15 +326,6 @@ int zio_observe__find_lib(pid_t pid, char *buf, size_t len)
 
 /* ---------------------------------------------------------------- run */
 
-static int obs_verbose;
-
-static int obs_print(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	if (level == LIBBPF_DEBUG ? obs_verbose < 3 : obs_verbose < 1)
-		return 0;
-	return vfprintf(stderr, fmt, ap);
-}
-
 static volatile sig_atomic_t obs_child;
 
 static void obs_forward(int sig, siginfo_t *si, void *uc)
@@ -474,13 +341,15 @@ static void obs_forward(int sig, siginfo_t *si, void *uc)
 		kill(obs_child, sig);
 }
 
+/* Execs argv; when that fails, says why and exits 127 (not found) or 126.
+ * Does not return. */
 static void obs_exec(char *const argv[])
 {
 	int err;
 
 	execvp(argv[0], argv);
 	err = errno;
-	fprintf(stderr, "zio-run: %s: %s\n", argv[0],
+	pr_warn("zio-run: %s: %s\n", argv[0],
 		err == ENOENT ? "command not found" : strerror(err));
 	_exit(err == ENOENT ? 127 : 126);
 }
@@ -493,13 +362,13 @@ static int obs_start(pid_t pid, const char *lib, struct zio_observe **out, char 
 	struct zio_observe *o;
 	int err;
 
-	err = zio_observe__mount_bpffs();
+	err = zio_mount_bpffs();
 	if (err) {
-		snprintf(why, whylen, "failed to mount bpffs at %s: %s", ZIO_OBS_BPFFS,
+		snprintf(why, whylen, "failed to mount bpffs at %s: %s", ZIO_BPFFS,
 			 strerror(-err));
 		return err;
 	}
-	zio_observe__reap();
+	zio_reap_pins();
 	o = zio_observe__open(true);
 	if (!o) {
 		err = -errno;
@@ -514,7 +383,7 @@ static int obs_start(pid_t pid, const char *lib, struct zio_observe **out, char 
 	}
 	err = zio_observe__pin(o, pid);
 	if (err) {
-		snprintf(why, whylen, "failed to pin maps under %s/%d: %s", ZIO_OBS_PIN_ROOT,
+		snprintf(why, whylen, "failed to pin maps under %s/%d: %s", ZIO_PIN_ROOT,
 			 (int)pid, strerror(-err));
 		goto err;
 	}
@@ -525,7 +394,7 @@ err:
 	return err;
 }
 
-int zio_observe__run(char *const argv[], const char *lib, int verbose)
+int zio_observe__run(char *const argv[], const char *lib)
 {
 	static const int fwd[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
 	struct sigaction sa = { .sa_sigaction = obs_forward, .sa_flags = SA_SIGINFO | SA_RESTART };
@@ -535,8 +404,6 @@ int zio_observe__run(char *const argv[], const char *lib, int verbose)
 	int go[2], st, err;
 	pid_t pid, w;
 
-	obs_verbose = verbose;
-	libbpf_set_print(obs_print);
 	sigemptyset(&block);
 	for (size_t i = 0; i < sizeof(fwd) / sizeof(fwd[0]); i++)
 		sigaddset(&block, fwd[i]);
@@ -544,14 +411,14 @@ int zio_observe__run(char *const argv[], const char *lib, int verbose)
 	 * the old mask back before exec, so nothing is lost either side). */
 	sigprocmask(SIG_BLOCK, &block, &old);
 	if (pipe2(go, O_CLOEXEC)) {
-		fprintf(stderr, "zio-run: --observe unavailable (failed to create pipe: %s): "
+		pr_warn("zio-run: --observe unavailable (failed to create pipe: %s): "
 			"running unobserved\n", strerror(errno));
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		obs_exec(argv);
 	}
 	pid = fork();
 	if (pid < 0) {
-		fprintf(stderr, "zio-run: --observe unavailable (failed to fork: %s): "
+		pr_warn("zio-run: --observe unavailable (failed to fork: %s): "
 			"running unobserved\n", strerror(errno));
 		close(go[0]);
 		close(go[1]);
@@ -578,10 +445,10 @@ int zio_observe__run(char *const argv[], const char *lib, int verbose)
 
 	err = obs_start(pid, lib, &o, why, sizeof(why));
 	if (err)
-		fprintf(stderr, "zio-run: --observe unavailable (%s): running unobserved\n", why);
-	else if (verbose)
-		fprintf(stderr, "zio-run: observing pid %d: maps in %s/%d/\n", (int)pid,
-			ZIO_OBS_PIN_ROOT, (int)pid);
+		pr_warn("zio-run: --observe unavailable (%s): running unobserved\n", why);
+	else
+		pr_info("zio-run: observing pid %d: maps in %s/%d/\n", (int)pid, ZIO_PIN_ROOT,
+			(int)pid);
 	close(go[1]);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 
@@ -592,9 +459,9 @@ int zio_observe__run(char *const argv[], const char *lib, int verbose)
 	 * ~1.2 s in all): the pins go first, so they are gone at once. */
 	zio_observe__destroy(o);
 	if (w < 0) {
-		fprintf(stderr, "zio-run: failed to wait for pid %d: %s\n", (int)pid,
+		pr_warn("zio-run: failed to wait for pid %d: %s\n", (int)pid,
 			strerror(errno));
 		return 126;
 	}
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	return zio_exit_code(st);
 }

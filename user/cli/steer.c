@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * xdp_load.c - the loader behind zio-run --xdp.
+ * steer.c - the loader behind zio-run --xdp.  See steer_cli.h.
  *
  * Order (libbpf-bootstrap's): open the skeleton, set rodata, load,
  * attach, and check every result.  Attachment, in order of preference:
@@ -18,23 +18,22 @@
  * none.  A dispatcher attachment (netlink) does outlive a killed run:
  * the next zio-run --xdp on that interface finds our program (by name),
  * reads its owner's pid from the program's rodata, and detaches it when
- * that process is gone.  Pin directories of dead pids go the same way.
+ * that process is gone.  Pin directories of dead pids go the same way
+ * (zio_reap_pins in util.c, the reaper zio-run --observe and zio-stat
+ * use too).
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <net/if.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <sys/types.h>
 #include <unistd.h>
 #include <linux/if_link.h>
@@ -45,81 +44,14 @@
 
 #include "steer.h"
 #include "steer.skel.h"
-#include "xdp_load.h"
+#include "steer_cli.h"
+#include "util.h"
 
-#define BPF_FS_MAGIC_ 0xcafe4a11
-#define BPFFS "/sys/fs/bpf"
-
-static int verbosity;
-
-static int print_bpf(enum libbpf_print_level lvl, const char *fmt, va_list ap)
-{
-	/* libbpf and libxdp speak one level below ours: only with -v. */
-	if (verbosity < 1 || (lvl == LIBBPF_DEBUG && verbosity < 2))
-		return 0;
-	return vfprintf(stderr, fmt, ap);
-}
-
+/* libxdp's messages go through the tools' one printer, one level below
+ * ours like libbpf's (util.h).  Returns as zio_vprint. */
 static int print_xdp(enum libxdp_print_level lvl, const char *fmt, va_list ap)
 {
-	if (verbosity < 1 || (lvl == LIBXDP_DEBUG && verbosity < 2))
-		return 0;
-	return vfprintf(stderr, fmt, ap);
-}
-
-/* bpffs at /sys/fs/bpf, mounted if missing (ip netns exec remounts /sys
- * without it).  Returns 0 or -errno. */
-static int ensure_bpffs(void)
-{
-	struct statfs st;
-
-	if (!statfs(BPFFS, &st) && st.f_type == BPF_FS_MAGIC_)
-		return 0;
-	if (mount("bpf", BPFFS, "bpf", 0, "mode=0700")) {
-		int err = -errno;
-
-		fprintf(stderr, "zio-run: failed to mount bpffs at %s: %s\n", BPFFS,
-			strerror(-err));
-		return err;
-	}
-	return 0;
-}
-
-static bool pid_alive(pid_t pid)
-{
-	return pid > 0 && (kill(pid, 0) == 0 || errno != ESRCH);
-}
-
-/* Remove our pins from the directories of runs that are gone.  Other
- * files there (another tool's maps) are left; so is the directory then. */
-static int clean_stale_pins(void)
-{
-	static const char *const ours[] = { ZIO_STEER_XSKS, ZIO_STEER_PORTS, ZIO_STEER_CNT };
-	DIR *d = opendir(BPFFS "/zio");
-	struct dirent *e;
-	int removed = 0;
-
-	if (!d)
-		return 0;
-	while ((e = readdir(d))) {
-		char path[PATH_MAX];
-		char *end;
-		long pid;
-
-		errno = 0;
-		pid = strtol(e->d_name, &end, 10);
-		if (errno || *end || end == e->d_name || pid_alive((pid_t)pid))
-			continue;
-		for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++) {
-			snprintf(path, sizeof(path), BPFFS "/zio/%s/%s", e->d_name, ours[i]);
-			if (!unlink(path))
-				removed++;
-		}
-		snprintf(path, sizeof(path), BPFFS "/zio/%s", e->d_name);
-		rmdir(path);
-	}
-	closedir(d);
-	return removed;
+	return zio_vprint((int)lvl + 1, fmt, ap);
 }
 
 /* Owner pid recorded in the rodata of a loaded steering program; 0 if
@@ -158,8 +90,9 @@ static pid_t prog_owner(int prog_fd)
 	return owner;
 }
 
-/* Is program id attached through a bpf_link (whose owner is alive by
- * construction: links die with their last fd)? */
+/* Whether program id is attached through a bpf_link (whose owner is
+ * alive by construction: links die with their last fd).  Returns true or
+ * false. */
 static bool has_link(__u32 prog_id)
 {
 	__u32 id = 0;
@@ -221,8 +154,8 @@ static int clean_stale_progs(int ifindex)
 				if (strcmp(xdp_program__name(p), ZIO_STEER_PROG))
 					continue;
 				owner = prog_owner(xdp_program__fd(p));
-				if (pid_alive(owner)) {
-					fprintf(stderr, "zio-run: %s already steered by zio pid %d\n",
+				if (zio_pid_alive(owner, 0)) {
+					pr_warn("zio-run: %s already steered by zio pid %d\n",
 						modes[m].name, (int)owner);
 					xdp_multiprog__close(mp);
 					return -EBUSY;
@@ -239,8 +172,8 @@ static int clean_stale_progs(int ifindex)
 			continue;
 		}
 		owner = prog_owner(fd);
-		if (has_link(id) || pid_alive(owner)) {
-			fprintf(stderr, "zio-run: interface already steered by zio pid %d\n",
+		if (has_link(id) || zio_pid_alive(owner, 0)) {
+			pr_warn("zio-run: interface already steered by zio pid %d\n",
 				(int)owner);
 			close(fd);
 			return -EBUSY;
@@ -256,6 +189,8 @@ static int clean_stale_progs(int ifindex)
 	return removed;
 }
 
+/* The MTU and MAC of ifname.  Returns 0, or -errno when the MTU cannot be
+ * read (no MAC: left as it was). */
 static int if_info(const char *ifname, int *mtu, uint8_t mac[6])
 {
 	struct ifreq ifr = {};
@@ -274,7 +209,8 @@ static int if_info(const char *ifname, int *mtu, uint8_t mac[6])
 	return err;
 }
 
-/* Number of rx queues (the sysfs view of the current netns). */
+/* Returns the number of rx queues (the sysfs view of the current netns),
+ * 1 when sysfs does not say. */
 static int if_queues(const char *ifname)
 {
 	char path[PATH_MAX];
@@ -295,11 +231,11 @@ static int if_queues(const char *ifname)
 
 /* Attach prog_fd as a bpf_link in the wanted mode (auto: native, then
  * generic).  Returns the link fd or -errno. */
-static int attach_link(int prog_fd, int ifindex, enum zio_xdp_mode want, const char **mode)
+static int attach_link(int prog_fd, int ifindex, enum zio_steer_mode want, const char **mode)
 {
-	static const struct { enum zio_xdp_mode m; __u32 flag; const char *name; } order[] = {
-		{ ZIO_XDP_NATIVE, XDP_FLAGS_DRV_MODE, "drv" },
-		{ ZIO_XDP_GENERIC, XDP_FLAGS_SKB_MODE, "skb" },
+	static const struct { enum zio_steer_mode m; __u32 flag; const char *name; } order[] = {
+		{ ZIO_STEER_MODE_NATIVE, XDP_FLAGS_DRV_MODE, "drv" },
+		{ ZIO_STEER_MODE_GENERIC, XDP_FLAGS_SKB_MODE, "skb" },
 	};
 	int err = -EINVAL;
 
@@ -307,7 +243,7 @@ static int attach_link(int prog_fd, int ifindex, enum zio_xdp_mode want, const c
 		LIBBPF_OPTS(bpf_link_create_opts, lo, .flags = order[i].flag);
 		int fd;
 
-		if (want != ZIO_XDP_AUTO && want != order[i].m)
+		if (want != ZIO_STEER_MODE_AUTO && want != order[i].m)
 			continue;
 		fd = bpf_link_create(prog_fd, ifindex, BPF_XDP, &lo);
 		if (fd >= 0) {
@@ -324,11 +260,15 @@ static int attach_link(int prog_fd, int ifindex, enum zio_xdp_mode want, const c
  * netlink attachment (we want a link).  Returns 1 when the dispatcher is
  * in place, 0 when the caller should attach a link, -errno on failure.
  */
-static int try_libxdp(struct steer_bpf *skel, struct zio_xdp *x, enum zio_xdp_mode want)
+static int try_libxdp(struct steer_bpf *skel, struct zio_steer *x, enum zio_steer_mode want)
 {
-	static const struct { enum zio_xdp_mode m; enum xdp_attach_mode a; const char *name; } order[] = {
-		{ ZIO_XDP_NATIVE, XDP_MODE_NATIVE, "drv" },
-		{ ZIO_XDP_GENERIC, XDP_MODE_SKB, "skb" },
+	static const struct {
+		enum zio_steer_mode m;
+		enum xdp_attach_mode a;
+		const char *name;
+	} order[] = {
+		{ ZIO_STEER_MODE_NATIVE, XDP_MODE_NATIVE, "drv" },
+		{ ZIO_STEER_MODE_GENERIC, XDP_MODE_SKB, "skb" },
 	};
 	struct xdp_program *xp = xdp_program__from_bpf_obj(skel->obj, "xdp.frags");
 	int err = -EINVAL;
@@ -339,7 +279,7 @@ static int try_libxdp(struct steer_bpf *skel, struct zio_xdp *x, enum zio_xdp_mo
 		struct xdp_multiprog *mp;
 		bool legacy;
 
-		if (want != ZIO_XDP_AUTO && want != order[i].m)
+		if (want != ZIO_STEER_MODE_AUTO && want != order[i].m)
 			continue;
 		err = xdp_program__attach(xp, x->ifindex, order[i].a, 0);
 		if (err)
@@ -363,59 +303,74 @@ static int try_libxdp(struct steer_bpf *skel, struct zio_xdp *x, enum zio_xdp_mo
 	return err;
 }
 
-int zio_xdp__load(const struct zio_xdp_opts *o, struct zio_xdp *x)
+/*
+ * The interface's index, MTU, MAC and queues into x; stale programs and
+ * pins removed; our pin directory made.  Returns 0, or -errno with a
+ * message on stderr.
+ */
+static int prepare(const struct zio_steer_opts *o, struct zio_steer *x)
 {
-	LIBBPF_OPTS(bpf_object_open_opts, oo);
-	struct steer_bpf *skel = NULL;
 	int err, n;
-
-	memset(x, 0, sizeof(*x));
-	x->link_fd = -1;
-	verbosity = o->verbose;
-	libbpf_set_print(print_bpf);
-	libxdp_set_print(print_xdp);
 
 	x->ifindex = (int)if_nametoindex(o->ifname);
 	if (!x->ifindex) {
 		err = -errno;
-		fprintf(stderr, "zio-run: no interface %s: %s\n", o->ifname, strerror(-err));
+		pr_warn("zio-run: no interface %s: %s\n", o->ifname, strerror(-err));
 		return err;
 	}
 	err = if_info(o->ifname, &x->mtu, x->mac);
 	if (err) {
-		fprintf(stderr, "zio-run: failed to query %s: %s\n", o->ifname, strerror(-err));
+		pr_warn("zio-run: failed to query %s: %s\n", o->ifname, strerror(-err));
 		return err;
 	}
 	x->nqueues = if_queues(o->ifname);
 	if (o->queue >= x->nqueues) {
-		fprintf(stderr, "zio-run: %s has %d rx queue(s), no queue %d\n", o->ifname,
+		pr_warn("zio-run: %s has %d rx queue(s), no queue %d\n", o->ifname,
 			x->nqueues, o->queue);
 		return -EINVAL;
 	}
-	err = ensure_bpffs();
-	if (err)
+	err = zio_mount_bpffs();
+	if (err) {
+		pr_warn("zio-run: failed to mount bpffs at %s: %s\n", ZIO_BPFFS, strerror(-err));
 		return err;
-	x->stale_removed = clean_stale_pins();
+	}
+	n = zio_reap_pins();
+	x->stale_removed = n > 0 ? n : 0;
 	n = clean_stale_progs(x->ifindex);
 	if (n < 0)
 		return n;
 	x->stale_removed += n;
 	if (n)
-		fprintf(stderr, "zio-run: removed %d stale XDP program(s) from %s\n", n,
+		pr_warn("zio-run: removed %d stale XDP program(s) from %s\n", n,
 			o->ifname);
 
-	snprintf(x->pin_dir, sizeof(x->pin_dir), BPFFS "/zio/%d", (int)getpid());
-	if ((mkdir(BPFFS "/zio", 0700) && errno != EEXIST) ||
+	snprintf(x->pin_dir, sizeof(x->pin_dir), ZIO_PIN_ROOT "/%d", (int)getpid());
+	if ((mkdir(ZIO_PIN_ROOT, 0700) && errno != EEXIST) ||
 	    (mkdir(x->pin_dir, 0700) && errno != EEXIST)) {
 		err = -errno;
-		fprintf(stderr, "zio-run: failed to create %s: %s\n", x->pin_dir, strerror(-err));
+		pr_warn("zio-run: failed to create %s: %s\n", x->pin_dir, strerror(-err));
 		return err;
 	}
+	return 0;
+}
+
+int zio_steer__load(const struct zio_steer_opts *o, struct zio_steer *x)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, oo);
+	struct steer_bpf *skel = NULL;
+	int err;
+
+	memset(x, 0, sizeof(*x));
+	x->link_fd = -1;
+	libxdp_set_print(print_xdp);
+	err = prepare(o, x);
+	if (err)
+		return err;
 	oo.pin_root_path = x->pin_dir;
 	skel = steer_bpf__open_opts(&oo);
 	if (!skel) {
 		err = -errno;
-		fprintf(stderr, "zio-run: failed to open the XDP program: %s\n", strerror(-err));
+		pr_warn("zio-run: failed to open the XDP program: %s\n", strerror(-err));
 		goto err;
 	}
 	x->skel = skel;
@@ -433,14 +388,14 @@ int zio_xdp__load(const struct zio_xdp_opts *o, struct zio_xdp *x)
 		/* libxdp did not get as far as loading it */
 		err = steer_bpf__load(skel);
 		if (err) {
-			fprintf(stderr, "zio-run: failed to load the XDP program: %s\n",
+			pr_warn("zio-run: failed to load the XDP program: %s\n",
 				strerror(-err));
 			goto err;
 		}
 	}
 	err = attach_link(bpf_program__fd(skel->progs.zio_steer), x->ifindex, o->mode, &x->mode);
 	if (err < 0) {
-		fprintf(stderr, "zio-run: failed to attach the XDP program to %s: %s\n",
+		pr_warn("zio-run: failed to attach the XDP program to %s: %s\n",
 			o->ifname, strerror(-err));
 		goto err;
 	}
@@ -454,11 +409,40 @@ int zio_xdp__load(const struct zio_xdp_opts *o, struct zio_xdp *x)
 	}
 	return 0;
 err:
-	zio_xdp__destroy(x);
+	zio_steer__destroy(x);
 	return err;
 }
 
-void zio_xdp__destroy(struct zio_xdp *x)
+int zio_steer__setenv(const struct zio_steer *x, const struct zio_steer_opts *o)
+{
+	char queues[1024] = "", mac[16];
+
+	for (int i = 0; i < x->nqueues; i++)
+		if (o->queue < 0 || i == o->queue)
+			snprintf(queues + strlen(queues), sizeof(queues) - strlen(queues), "%s%d",
+				 queues[0] ? "," : "", i);
+	snprintf(mac, sizeof(mac), "%02x%02x%02x%02x%02x%02x", x->mac[0], x->mac[1], x->mac[2],
+		 x->mac[3], x->mac[4], x->mac[5]);
+	pr_info("zio-run: XDP program on %s (%s mode, %s), queues %s, ports %s, "
+		"maps in %s\n", o->ifname, x->mode, x->how, queues, o->ports, x->pin_dir);
+	if (setenv(ZIO_ENV_XDP_IFACE, o->ifname, 1) ||
+	    zio_setenv_ll(ZIO_ENV_XDP_IFINDEX, x->ifindex) ||
+	    setenv(ZIO_ENV_XDP_QUEUES, queues, 1) ||
+	    setenv(ZIO_ENV_XDP_PORTS, o->ports, 1) ||
+	    setenv(ZIO_ENV_XDP_PIN_DIR, x->pin_dir, 1) ||
+	    zio_setenv_ll(ZIO_ENV_XDP_LINK_FD, x->link_fd) ||
+	    zio_setenv_ll(ZIO_ENV_XDP_ABI, ZIO_STEER_ABI) ||
+	    setenv(ZIO_ENV_XDP_MODE, x->mode, 1) ||
+	    zio_setenv_ll(ZIO_ENV_XDP_MTU, x->mtu) ||
+	    setenv(ZIO_ENV_XDP_MAC, mac, 1) ||
+	    (o->frames && zio_setenv_ll(ZIO_ENV_XDP_FRAMES, o->frames)) ||
+	    (o->ring && zio_setenv_ll(ZIO_ENV_XDP_RING, o->ring)) ||
+	    (o->bind && setenv(ZIO_ENV_XDP_BIND, o->bind, 1)))
+		return -errno;
+	return 0;
+}
+
+void zio_steer__destroy(struct zio_steer *x)
 {
 	struct steer_bpf *skel = x->skel;
 

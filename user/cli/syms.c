@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * trace_sym.c - process maps and ELF symbols for zio-trace.
+ * syms.c - process maps and ELF symbols for zio-trace and zio-stat.  See
+ * syms.h.
  *
  * Symbols come from .symtab when a file has one and from .dynsym
  * otherwise: Debian strips .symtab, but programs such as redis-server are
@@ -20,7 +21,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "trace_sym.h"
+#include "syms.h"
 
 /* ---------------------------------------------------------------- maps */
 
@@ -100,6 +101,7 @@ const struct zio_map *zio_maps__find(const struct zio_maps *m, uint64_t addr)
 	return NULL;
 }
 
+/* Returns the part of path after its last '/'. */
 static const char *base_name(const char *path)
 {
 	const char *b = strrchr(path, '/');
@@ -146,7 +148,8 @@ struct zio_elf {
 };
 
 /* Names are copied out of libelf so that offsets stay valid as the pool
- * grows; they are turned into pointers once loading is done. */
+ * grows; they are turned into pointers once loading is done.  Returns the
+ * offset of the copy, or -1 when out of memory. */
 static long pool_add(struct zio_elf *e, const char *s)
 {
 	size_t n = strlen(s) + 1;
@@ -170,6 +173,7 @@ static long pool_add(struct zio_elf *e, const char *s)
 	return at;
 }
 
+/* qsort order of symbols: by address.  Returns <0, 0 or >0. */
 static int sym_cmp(const void *a, const void *b)
 {
 	const struct zio_sym *x = a, *y = b;
@@ -182,6 +186,7 @@ static int sym_cmp(const void *a, const void *b)
 	return 0;
 }
 
+/* qsort order of GOT slots: by address.  Returns <0, 0 or >0. */
 static int got_cmp(const void *a, const void *b)
 {
 	const struct zio_got *x = a, *y = b;
@@ -189,6 +194,8 @@ static int got_cmp(const void *a, const void *b)
 	return x->addr < y->addr ? -1 : x->addr > y->addr;
 }
 
+/* Adds the function symbols of a symbol table section.  Returns 0 or
+ * -ENOMEM. */
 static int load_symbols(struct zio_elf *e, Elf_Scn *scn, GElf_Shdr *sh)
 {
 	Elf_Data *data = elf_getdata(scn, NULL);
@@ -229,7 +236,8 @@ static int load_symbols(struct zio_elf *e, Elf_Scn *scn, GElf_Shdr *sh)
 	return 0;
 }
 
-/* Records which dynamic symbol each GOT slot is relocated to. */
+/* Records which dynamic symbol each GOT slot is relocated to.  Returns 0
+ * or -ENOMEM. */
 static int load_got(struct zio_elf *e, Elf_Scn *scn, GElf_Shdr *sh)
 {
 	Elf_Data *data = elf_getdata(scn, NULL), *symdata;
@@ -444,6 +452,8 @@ void zio_elf__for_each_named(const struct zio_elf *e, const char *name,
 			cb(&e->syms[i], arg);
 }
 
+/* Reads len bytes at ELF address addr.  Returns 0, -ENOENT when no
+ * segment holds it, or -EIO. */
 static int read_at(const struct zio_elf *e, uint64_t addr, void *buf,
 		   size_t len)
 {
@@ -456,6 +466,7 @@ static int read_at(const struct zio_elf *e, uint64_t addr, void *buf,
 	return 0;
 }
 
+/* Returns the symbol the GOT slot at slot is relocated to, or NULL. */
 static const char *got_name(const struct zio_elf *e, uint64_t slot)
 {
 	size_t lo = 0, hi = e->nr_got;
@@ -562,7 +573,8 @@ struct zio_elf *zio_syms__elf(struct zio_syms *s, const char *path)
 	return f->elf;
 }
 
-/* Maps a process address to its file's ELF and virtual address. */
+/* Maps a process address to its file's ELF and virtual address.  Returns
+ * the ELF (*mapp: the mapping, NULL if none), or NULL when it cannot. */
 static struct zio_elf *resolve(struct zio_syms *s, const struct zio_maps *maps,
 			       uint64_t ip, uint64_t *vaddr,
 			       const struct zio_map **mapp)

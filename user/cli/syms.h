@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * trace_sym.h - process maps and ELF symbols for zio-trace.
+ * syms.h - symbol resolution for zio-trace and zio-stat: process maps and
+ * ELF symbols.
+ *
+ * Names: zio_<object>__<verb> for the three objects (zio_maps, zio_elf,
+ * zio_syms), as everywhere in user/cli/ (see util.h).
  *
  * zio_maps: a snapshot of /proc/PID/maps (file-backed mappings only),
  * taken while the process lives, so that call sites can be symbolised
@@ -9,8 +13,8 @@
  * file has one, else from .dynsym (stripped Debian binaries), plus its
  * PT_LOAD segments and the PLT slots' symbol names.
  */
-#ifndef ZIO_TRACE_SYM_H
-#define ZIO_TRACE_SYM_H
+#ifndef ZIO_CLI_SYMS_H
+#define ZIO_CLI_SYMS_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -32,8 +36,10 @@ struct zio_maps {
 	size_t nr;
 };
 
-/* Reads /proc/PID/maps.  Returns NULL plus errno on failure. */
+/* Reads /proc/PID/maps.  Returns the snapshot, or NULL plus errno on
+ * failure (ESRCH: a zombie or a kernel thread, nothing mapped). */
 struct zio_maps *zio_maps__load(pid_t pid);
+/* Frees a snapshot; NULL is fine.  Returns nothing. */
 void zio_maps__free(struct zio_maps *m);
 /* Returns the mapping that holds addr, or NULL. */
 const struct zio_map *zio_maps__find(const struct zio_maps *m, uint64_t addr);
@@ -56,10 +62,12 @@ struct zio_sym {
 
 struct zio_elf;
 
-/* Loads the symbols of path.  Returns NULL plus errno on failure. */
+/* Loads the symbols of path.  Returns the file, or NULL plus errno on
+ * failure (ENOEXEC: not an ELF file). */
 struct zio_elf *zio_elf__open(const char *path);
+/* Closes and frees; NULL is fine.  Returns nothing. */
 void zio_elf__close(struct zio_elf *e);
-/* Whether the symbols came from .symtab (false: .dynsym only). */
+/* Returns whether the symbols came from .symtab (false: .dynsym only). */
 bool zio_elf__has_symtab(const struct zio_elf *e);
 /* Converts a file offset to an ELF virtual address and back.
  * Return 0 on success, -ENOENT when no PT_LOAD segment holds it. */
@@ -67,7 +75,8 @@ int zio_elf__off_to_addr(const struct zio_elf *e, uint64_t off, uint64_t *addr);
 int zio_elf__addr_to_off(const struct zio_elf *e, uint64_t addr, uint64_t *off);
 /* Returns the function symbol that contains addr, or NULL. */
 const struct zio_sym *zio_elf__sym_at(const struct zio_elf *e, uint64_t addr);
-/* Calls cb for every function symbol named name (every symbol version). */
+/* Calls cb for every function symbol named name (every symbol version).
+ * Returns nothing. */
 void zio_elf__for_each_named(const struct zio_elf *e, const char *name,
 			     void (*cb)(const struct zio_sym *s, void *arg),
 			     void *arg);
@@ -82,9 +91,12 @@ const char *zio_elf__plt_callee(const struct zio_elf *e, uint64_t ret_addr);
 /* Symbolisation of addresses in a process: maps + a cache of ELF files. */
 struct zio_syms;
 
+/* Returns an empty symboliser, or NULL plus errno (ENOMEM). */
 struct zio_syms *zio_syms__new(void);
+/* Frees it and every cached file; NULL is fine.  Returns nothing. */
 void zio_syms__free(struct zio_syms *s);
-/* Returns the cached zio_elf of path (opening it once), or NULL. */
+/* Returns the cached zio_elf of path (opening it once), or NULL when it
+ * cannot be opened (then it is not tried again). */
 struct zio_elf *zio_syms__elf(struct zio_syms *s, const char *path);
 /*
  * Writes "function+0xoff" (or "binary+0xaddr" when no symbol covers it)
@@ -100,4 +112,4 @@ int zio_syms__symbolise(struct zio_syms *s, const struct zio_maps *maps,
 const char *zio_syms__plt_callee(struct zio_syms *s,
 				 const struct zio_maps *maps, uint64_t ip);
 
-#endif /* ZIO_TRACE_SYM_H */
+#endif /* ZIO_CLI_SYMS_H */
