@@ -111,20 +111,22 @@ $(OUT)/libzio.so: $(LIB_OBJS) $(RT)/libzio.map
 CLI := user/cli
 CLI_CFLAGS = $(BASE_CFLAGS) $(CFLAGS) -I$(CLI)
 RUN_SRCS := user/zio-run.c $(CLI)/observe.c $(CLI)/steer.c $(CLI)/util.c
-TRACE_SRCS := user/zio-trace.c $(CLI)/syms.c $(CLI)/util.c
-STAT_SRCS := user/zio-stat.c $(CLI)/observe.c $(CLI)/syms.c $(CLI)/util.c
+TRACE_SRCS := user/zio-trace.c $(CLI)/trace.c $(CLI)/trace_target.c \
+	$(CLI)/trace_report.c $(CLI)/syms.c $(CLI)/util.c
+STAT_SRCS := user/zio-stat.c $(CLI)/stat.c $(CLI)/stat_print.c $(CLI)/observe.c \
+	$(CLI)/syms.c $(CLI)/util.c
 
 $(OUT)/zio-run: $(RUN_SRCS) $(CLI)/observe_cli.h $(CLI)/steer_cli.h $(CLI)/util.h \
 		$(OUT)/steer.skel.h $(OUT)/observe.skel.h $(wildcard include/*.h) | $(OUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CLI_CFLAGS) $(RUN_SRCS) -o $@ -lxdp -lbpf -lelf -lz
 
-$(OUT)/zio-trace: $(TRACE_SRCS) $(CLI)/syms.h $(CLI)/util.h $(OUT)/trace.skel.h \
-		include/trace.h include/observe.h | $(OUT)
+$(OUT)/zio-trace: $(TRACE_SRCS) $(CLI)/trace_cli.h $(CLI)/trace_priv.h $(CLI)/syms.h \
+		$(CLI)/util.h $(OUT)/trace.skel.h include/trace.h include/observe.h | $(OUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CLI_CFLAGS) $(TRACE_SRCS) -o $@ -lbpf -lelf -lz -pthread
 
-$(OUT)/zio-stat: $(STAT_SRCS) $(CLI)/observe_cli.h $(CLI)/syms.h \
+$(OUT)/zio-stat: $(STAT_SRCS) $(CLI)/stat.h $(CLI)/observe_cli.h $(CLI)/syms.h \
 		$(CLI)/util.h $(OUT)/observe.skel.h include/observe.h include/zio_probes.h | $(OUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CLI_CFLAGS) $(STAT_SRCS) -o $@ -lbpf -lelf -lz
