@@ -6,7 +6,7 @@
  * Loaded by zio-run --observe (one process, maps pinned under
  * /sys/fs/bpf/zio/<pid>/) and by zio-stat (any number of processes, one
  * set of maps, region programs switched off).  Every probe is attached to
- * an explicit PID (tools/lib/observe_load.c), so nothing here filters:
+ * an explicit PID (user/cli/observe.c), so nothing here filters:
  * processes nobody observes never trap.  Forks are not followed: a child
  * starts its runtime with an empty index (user/fork.c) and its first
  * regions would come before any attach could; zio-stat without -p

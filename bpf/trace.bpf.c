@@ -7,7 +7,7 @@
  * (memcpy, memmove, ...) follow that data from buffer to buffer, and
  * count each copy of it at its call site; uprobes on its output functions
  * (write, send, ...) count IO data handed to the kernel.  All probes are
- * attached to one PID (see zio-trace.c), so nothing here filters by PID.
+ * attached to one PID (see user/cli/trace.c), so nothing here filters by PID.
  *
  * Where the IO data is: the "io_pages" hash, one entry per 4 KiB page of
  * the process that holds IO bytes, with the hull [lo, hi) of those bytes

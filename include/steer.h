@@ -2,7 +2,7 @@
 /*
  * steer.h - types shared by bpf/steer.bpf.c (the XDP program that steers
  * UDP flows into AF_XDP sockets), its loader in zio-run
- * (tools/lib/xdp_load.c) and the runtime (user/xsk*.c), which reads and
+ * (user/cli/steer.c) and the runtime (user/xsk*.c), which reads and
  * writes the pinned maps with raw bpf() calls.
  *
  * Pinned under /sys/fs/bpf/zio/<pid>/ (names below), with BTF, so

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * trace.h - types shared by bpf/trace.bpf.c and user/zio-trace.c.
+ * trace.h - types shared by bpf/trace.bpf.c and zio-trace (user/cli/trace*.c).
  *
  * zio-trace finds the IO copy call sites of an unmodified program: the
  * BPF side keeps per-call-site counters in the "sites" hash, keyed by
