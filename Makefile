@@ -46,7 +46,7 @@ BASE_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -I$(OUT)
 # layer (path: the rooms of the data path; mech: the mechanisms they
 # share; base: options, libc, log, signals; xsk: the AF_XDP sockets).
 RT := user/runtime
-LIB_CFLAGS := $(BASE_CFLAGS) $(CFLAGS) -I$(RT) -I$(RT)/base -I$(RT)/xsk -fPIC \
+LIB_CFLAGS := $(BASE_CFLAGS) $(CFLAGS) -I$(RT) -fPIC \
 	-fvisibility=hidden -fno-tree-loop-distribute-patterns -fno-stack-protector -pthread
 LIB_LDFLAGS := -shared -Wl,--version-script=$(RT)/libzio.map -Wl,-z,nodelete \
 	-Wl,-z,now -pthread -ldl
@@ -70,7 +70,7 @@ INTEG_SRCS := $(wildcard tests/integ/*.c)
 
 # Internal objects the unit tests link directly (no preload involved).
 UNIT_LIB_OBJS := $(OUT)/lib/mech/index.o $(OUT)/lib/mech/tree.o $(OUT)/lib/base/log.o \
-	$(OUT)/lib/base/options.o
+	$(OUT)/lib/base/options.o $(OUT)/lib/base/real.o $(OUT)/lib/base/faultinject.o
 
 all: $(OUT)/libzio.so $(OUT)/zio-run $(OUT)/zio-trace $(OUT)/zio-stat $(TOOL_BINS) $(PROG_BINS)
 
@@ -99,9 +99,19 @@ $(OUT)/lib/%.o: $(RT)/%.c
 	$(Q)$(CC) $(LIB_CFLAGS) -MMD -MP -c $< -o $@
 -include $(LIB_OBJS:.o=.d)
 
+# The runtime calls libc only through its table (base/real.c) or raw system
+# calls: a jump slot to a symbol it exports itself would send its own calls
+# through its interposers.  The link fails if one appears.
 $(OUT)/libzio.so: $(LIB_OBJS) $(RT)/libzio.map
 	$(call msg,LD,$@)
-	$(Q)$(CC) -o $@ $(LIB_OBJS) $(LIB_LDFLAGS)
+	$(Q)$(CC) -o $@.tmp $(LIB_OBJS) $(LIB_LDFLAGS)
+	$(Q)objdump -R $@.tmp | awk '/JUMP_SLOT/ { sub(/@.*/, "", $$3); print $$3 }' | \
+		sort -u > $@.slots; \
+	self=$$(objdump -T $@.tmp | awk '/DF .text/ { print $$NF }' | sort -u | \
+		comm -12 $@.slots -); rm -f $@.slots; \
+	if [ -n "$$self" ]; then echo "libzio.so calls its own exports: $$self" >&2; \
+		rm -f $@.tmp; exit 1; fi
+	$(Q)mv $@.tmp $@
 
 # The command-line tools: user/zio-*.c hold argp and main, user/cli/ the
 # loaders and helpers they share (util.c: one copy of each helper).
@@ -159,7 +169,7 @@ $(OUT)/tests/progs/%: tests/progs/%.c $(wildcard tests/progs/*.h) | $(OUT)/tests
 # ---------------------------------------------------------------- tests
 $(OUT)/tests/unit: $(UNIT_SRCS) $(UNIT_LIB_OBJS) | $(OUT)/tests
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -I$(RT) -I$(RT)/base $(UNIT_SRCS) $(UNIT_LIB_OBJS) \
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -I$(RT) $(UNIT_SRCS) $(UNIT_LIB_OBJS) \
 		-o $@ -lcriterion -pthread -ldl
 
 $(OUT)/tests/integ: $(INTEG_SRCS) $(wildcard tests/integ/*.h) | $(OUT)/tests

@@ -82,6 +82,8 @@ struct zio_steer_cfg {
 #define ZIO_ENV_XDP_FRAMES  "ZIO_XDP_FRAMES"   /* UMEM frames per queue */
 #define ZIO_ENV_XDP_RING    "ZIO_XDP_RING"     /* entries of each ring */
 #define ZIO_ENV_XDP_BIND    "ZIO_XDP_BIND"     /* auto|copy|zc: bind mode wanted */
+#define ZIO_ENV_XDP_CSUM    "ZIO_XDP_CSUM"     /* 0: no UDP checksums, 1: in software */
+#define ZIO_ENV_XDP_SPIN_US "ZIO_XDP_SPIN_US"  /* busy-poll budget, 0-10000 us */
 
 /* Measured defaults (see tools/bench-udp.sh and the README). */
 #define ZIO_XDP_DEFAULT_FRAMES 4096

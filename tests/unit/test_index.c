@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "zio_internal.h"
+#include "mech/index.h"
 
 #define P ZIO_PAGE
 

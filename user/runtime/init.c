@@ -13,7 +13,15 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "zio_internal.h"
+#include "base/log.h"
+#include "base/options.h"
+#include "base/real.h"
+#include "init.h"
+#include "mech/arena.h"
+#include "mech/state.h"
+#include "mech/uffd.h"
+#include "path/fault.h"
+#include "path/fork.h"
 
 ZIO_HIDDEN _Atomic int zio_initialized;
 
@@ -21,8 +29,6 @@ static pthread_mutex_t ready_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic int ready;
 static int zio_stats_fd = -1;      /* --stats: our own copy of stderr */
 
-void zio_fault_inject_load(char **envp);
-void zio_policy_reset(void);
 
 ZIO_HIDDEN int zio_ensure_ready(void)
 {
@@ -62,14 +68,13 @@ out:
 	return err;
 }
 
-ZIO_HIDDEN void zio_ready_reset_child(void)
+ZIO_HIDDEN void zio_init_fork_child(void)
 {
 	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
 
 	ready_lock = fresh;
 	if (ready == 1)
 		ready = 0;
-	zio_policy_reset();
 }
 
 static void atfork_prepare(void) { zio_fork_prepare(); }
@@ -90,8 +95,7 @@ static void zio_ctor(int argc, char **argv, char **envp)
 	 * close it in an atexit handler (close_stdout) that runs before our
 	 * destructor, and the line was lost. */
 	if (zio_opt.stats)
-		zio_stats_fd = fcntl(2, F_DUPFD_CLOEXEC, 256);
-	zio_fault_inject_load(envp);
+		zio_stats_fd = zio_real.fcntl(2, F_DUPFD_CLOEXEC, 256);
 	zio_index_init(&zio.ix);
 	zio_index_shadow_release = zio_arena_shadow_free;
 	zio.pid = getpid();

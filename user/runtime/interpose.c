@@ -4,19 +4,35 @@
  * mimalloc's alloc-override.c).  Each one is a thin gate: the common case
  * (small sizes, no IO data anywhere, elision off, or a call made by the
  * runtime itself) goes straight to libc; the rest forwards to the room of
- * the data path it belongs to.  errno is left exactly as libc leaves it.
+ * the data path it belongs to (path/), to the AF_XDP socket layer
+ * (xsk/hooks.h) or to the signal wrapper (base/signal.c).  errno is left
+ * exactly as libc leaves it.  A gate that needs another gate (realloc's
+ * copy, the fortified variants) calls its inline body, never the exported
+ * symbol: the runtime calls nothing it exports.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "zio_internal.h"
+#include "base/options.h"
+#include "base/real.h"
+#include "mech/policy.h"
+#include "mech/state.h"
+#include "path/copy.h"
+#include "path/fork.h"
+#include "path/input.h"
+#include "path/output.h"
+#include "path/release.h"
+#include "xsk/hooks.h"
 
 #define EXPORT __attribute__((visibility("default")))
 #define SITE ((uintptr_t)__builtin_return_address(0))
@@ -138,7 +154,6 @@ static inline __attribute__((always_inline)) void copy_le64(void *d, const void 
  * stored, so memmove gets the same code.
  */
 #if defined(__x86_64__)
-ZIO_HIDDEN bool zio_have_avx2;
 
 static inline __attribute__((always_inline)) bool copy_le256(void *d, const void *s, size_t n)
 {
@@ -198,7 +213,8 @@ static inline bool copy_le256(void *d, const void *s, size_t n)
 }
 #endif
 
-EXPORT __attribute__((aligned(64))) void *memcpy(void *restrict d, const void *restrict s, size_t n)
+static inline __attribute__((always_inline)) void *memcpy_gate(void *d, const void *s, size_t n,
+								  uintptr_t site)
 {
 	if (n > 32 && n <= 256 && copy_le256(d, s, n))
 		return d;
@@ -214,7 +230,12 @@ EXPORT __attribute__((aligned(64))) void *memcpy(void *restrict d, const void *r
 		zio_raw_copy(d, s, n);
 		return d;
 	}
-	return zio_copy(d, s, n, false, SITE);
+	return zio_copy(d, s, n, false, site);
+}
+
+EXPORT __attribute__((aligned(64))) void *memcpy(void *restrict d, const void *restrict s, size_t n)
+{
+	return memcpy_gate(d, s, n, SITE);
 }
 
 EXPORT __attribute__((aligned(64))) void *memmove(void *d, const void *s, size_t n)
@@ -298,7 +319,7 @@ EXPORT void *__mempcpy_chk(void *restrict d, const void *restrict s, size_t n, s
 
 /* Descriptors served from AF_XDP rings never reach the kernel socket. */
 static inline bool xsk_in(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
-			  socklen_t *alen, ssize_t *ret)
+			  socklen_t *alen, uintptr_t site, ssize_t *ret)
 {
 	struct iovec iov = { buf, len };
 	struct msghdr m = { .msg_name = addr, .msg_namelen = alen ? *alen : 0,
@@ -306,7 +327,7 @@ static inline bool xsk_in(int fd, void *buf, size_t len, int flags, struct socka
 
 	if (likely(!atomic_load_explicit(&zio_xsk_enabled, memory_order_relaxed)))
 		return false;
-	if (!zio_xsk_recvmsg(fd, &m, flags, ret))
+	if (!zio_xsk_recvmsg(fd, &m, flags, site, ret))
 		return false;
 	if (alen && *ret >= 0)
 		*alen = m.msg_namelen;
@@ -368,31 +389,43 @@ static ssize_t in_one(struct in_ctx *c, uintptr_t site)
 			 c->kind == IN_PREAD ? NULL : &c->buf, c->off, c->kind == IN_PREAD, c->flags);
 }
 
-EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
+static inline __attribute__((always_inline)) ssize_t recv_gate(int fd, void *buf, size_t len,
+								 int flags, uintptr_t site)
 {
 	ssize_t xr;
 
 	NEED(recv);
-	if (xsk_in(fd, buf, len, flags, NULL, NULL, &xr))
+	if (xsk_in(fd, buf, len, flags, NULL, NULL, site, &xr))
 		return xr;
 	if (input_plain(len))
 		return zio_real.recv(fd, buf, len, flags);
 	return in_one(&(struct in_ctx){ .kind = IN_RECV, .fd = fd, .buf = buf, .len = len,
-					 .flags = flags }, SITE);
+					 .flags = flags }, site);
+}
+
+EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
+{
+	return recv_gate(fd, buf, len, flags, SITE);
+}
+
+static inline __attribute__((always_inline)) ssize_t recvfrom_gate(int fd, void *buf, size_t len,
+	int flags, struct sockaddr *addr, socklen_t *alen, uintptr_t site)
+{
+	ssize_t xr;
+
+	NEED(recvfrom);
+	if (xsk_in(fd, buf, len, flags, addr, alen, site, &xr))
+		return xr;
+	if (input_plain(len))
+		return zio_real.recvfrom(fd, buf, len, flags, addr, alen);
+	return in_one(&(struct in_ctx){ .kind = IN_RECVFROM, .fd = fd, .buf = buf, .len = len,
+					 .flags = flags, .addr = addr, .alen = alen }, site);
 }
 
 EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
 			socklen_t *alen)
 {
-	ssize_t xr;
-
-	NEED(recvfrom);
-	if (xsk_in(fd, buf, len, flags, addr, alen, &xr))
-		return xr;
-	if (input_plain(len))
-		return zio_real.recvfrom(fd, buf, len, flags, addr, alen);
-	return in_one(&(struct in_ctx){ .kind = IN_RECVFROM, .fd = fd, .buf = buf, .len = len,
-					 .flags = flags, .addr = addr, .alen = alen }, SITE);
+	return recvfrom_gate(fd, buf, len, flags, addr, alen, SITE);
 }
 
 static size_t iov_total(const struct iovec *iov, int n)
@@ -409,7 +442,7 @@ EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 	ssize_t xr;
 
 	NEED(recvmsg);
-	if (XSK_ENABLED() && msg && zio_xsk_recvmsg(fd, msg, flags, &xr))
+	if (XSK_ENABLED() && msg && zio_xsk_recvmsg(fd, msg, flags, SITE, &xr))
 		return xr;
 	if (!msg || msg->msg_iovlen > 1024 || input_plain(iov_total(msg->msg_iov, (int)msg->msg_iovlen)))
 		return zio_real.recvmsg(fd, msg, flags);
@@ -418,18 +451,24 @@ EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 			 NULL, 0, false, flags);
 }
 
-EXPORT ssize_t read(int fd, void *buf, size_t len)
+static inline __attribute__((always_inline)) ssize_t read_gate(int fd, void *buf, size_t len,
+								 uintptr_t site)
 {
 	ssize_t xr;
 
 	NEED(read);
-	if (xsk_in(fd, buf, len, 0, NULL, NULL, &xr))
+	if (xsk_in(fd, buf, len, 0, NULL, NULL, site, &xr))
 		return xr;
 	if (unlikely(!zio_real.read))
 		return syscall(SYS_read, fd, buf, len);
 	if (input_plain(len))
 		return zio_real.read(fd, buf, len);
-	return in_one(&(struct in_ctx){ .kind = IN_READ, .fd = fd, .buf = buf, .len = len }, SITE);
+	return in_one(&(struct in_ctx){ .kind = IN_READ, .fd = fd, .buf = buf, .len = len }, site);
+}
+
+EXPORT ssize_t read(int fd, void *buf, size_t len)
+{
+	return read_gate(fd, buf, len, SITE);
 }
 
 EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
@@ -439,7 +478,7 @@ EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
 		struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
 		ssize_t xr;
 
-		if (zio_xsk_recvmsg(fd, &m, 0, &xr))
+		if (zio_xsk_recvmsg(fd, &m, 0, SITE, &xr))
 			return xr;
 	}
 	if (iovcnt < 0 || iovcnt > 1024 || input_plain(iov_total(iov, iovcnt)))
@@ -449,13 +488,19 @@ EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
 			 NULL, 0, false, 0);
 }
 
-EXPORT ssize_t pread(int fd, void *buf, size_t len, off_t off)
+static inline __attribute__((always_inline)) ssize_t pread_gate(int fd, void *buf, size_t len,
+								  off_t off, uintptr_t site)
 {
 	NEED(pread);
 	if (input_plain(len))
 		return zio_real.pread(fd, buf, len, off);
 	return in_one(&(struct in_ctx){ .kind = IN_PREAD, .fd = fd, .buf = buf, .len = len,
-					 .off = off }, SITE);
+					 .off = off }, site);
+}
+
+EXPORT ssize_t pread(int fd, void *buf, size_t len, off_t off)
+{
+	return pread_gate(fd, buf, len, off, SITE);
 }
 EXPORT ssize_t pread64(int fd, void *buf, size_t len, off_t off) __attribute__((alias("pread")));
 
@@ -471,19 +516,20 @@ EXPORT ssize_t preadv(int fd, const struct iovec *iov, int iovcnt, off_t off)
 EXPORT ssize_t preadv64(int fd, const struct iovec *iov, int iovcnt, off_t off)
 	__attribute__((alias("preadv")));
 
-/* Fortified variants (-D_FORTIFY_SOURCE builds, as Debian's are). */
+/* Fortified variants (-D_FORTIFY_SOURCE builds, as Debian's are): the
+ * program's call site is theirs, not ours. */
 EXPORT ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen)
 {
 	if (len > buflen)
 		__chk_fail();
-	return read(fd, buf, len);
+	return read_gate(fd, buf, len, SITE);
 }
 
 EXPORT ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
 {
 	if (len > buflen)
 		__chk_fail();
-	return recv(fd, buf, len, flags);
+	return recv_gate(fd, buf, len, flags, SITE);
 }
 
 EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
@@ -491,14 +537,14 @@ EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int 
 {
 	if (len > buflen)
 		__chk_fail();
-	return recvfrom(fd, buf, len, flags, addr, alen);
+	return recvfrom_gate(fd, buf, len, flags, addr, alen, SITE);
 }
 
 EXPORT ssize_t __pread_chk(int fd, void *buf, size_t len, off_t off, size_t buflen)
 {
 	if (len > buflen)
 		__chk_fail();
-	return pread(fd, buf, len, off);
+	return pread_gate(fd, buf, len, off, SITE);
 }
 EXPORT ssize_t __pread64_chk(int fd, void *buf, size_t len, off_t off, size_t buflen)
 	__attribute__((alias("__pread_chk")));
@@ -532,7 +578,8 @@ EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
 			  to, tolen, NULL, 0);
 }
 
-EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+static inline __attribute__((always_inline)) ssize_t sendmsg_gate(int fd, const struct msghdr *msg,
+								    int flags)
 {
 	ssize_t xr;
 
@@ -544,6 +591,11 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 		return zio_real.sendmsg(fd, msg, flags);
 	return zio_output(ZIO_OUT_SENDMSG, fd, msg->msg_iov, (int)msg->msg_iovlen, flags,
 			  NULL, 0, msg, 0);
+}
+
+EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	return sendmsg_gate(fd, msg, flags);
 }
 
 EXPORT ssize_t write(int fd, const void *buf, size_t len)
@@ -610,7 +662,7 @@ static void forget_noted(void *p, size_t n)
 	zio_unlock();
 }
 
-EXPORT void free(void *p)
+static inline __attribute__((always_inline)) void free_gate(void *p)
 {
 	size_t n;
 
@@ -632,6 +684,11 @@ EXPORT void free(void *p)
 			zio_release(p, n, ZIO_PREP_RELEASE, false);
 	}
 	zio_real.free(p);
+}
+
+EXPORT void free(void *p)
+{
+	free_gate(p);
 }
 
 /* Does [p, p+n) hold IO data or aliases? */
@@ -657,7 +714,7 @@ EXPORT void *realloc(void *p, size_t n)
 	if (old < ZIO_PAGE || !holds_regions(p, old))
 		return zio_real.realloc(p, n);
 	if (!n) {
-		free(p);
+		free_gate(p);
 		return NULL;
 	}
 	/* libc would copy internally, reading every alias page through a
@@ -665,8 +722,8 @@ EXPORT void *realloc(void *p, size_t n)
 	q = zio_real.malloc(n);
 	if (!q)
 		return NULL;
-	memcpy(q, p, old < n ? old : n);
-	free(p);
+	memcpy_gate(q, p, old < n ? old : n, SITE);
+	free_gate(p);
 	return q;
 }
 
@@ -733,4 +790,250 @@ EXPORT pid_t _Fork(void)
 		zio_fork_parent();
 	errno = e;
 	return pid;
+}
+
+/* ------------------------------------------------------------ signals */
+
+/* The program's handlers are wrapped (base/signal.c): an asynchronous
+ * signal that lands while its thread holds the runtime lock waits. */
+EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	return zio_signal_action(sig, act, old);
+}
+
+/* signal() and friends reach sigaction inside libc, past our symbol. */
+EXPORT sighandler_t signal(int sig, sighandler_t h)
+{
+	return zio_signal_install(sig, h, SA_RESTART);       /* BSD semantics, as glibc */
+}
+
+EXPORT sighandler_t bsd_signal(int sig, sighandler_t h)
+{
+	return zio_signal_install(sig, h, SA_RESTART);
+}
+
+EXPORT sighandler_t sysv_signal(int sig, sighandler_t h)
+{
+	return zio_signal_install(sig, h, SA_RESETHAND | SA_NODEFER);
+}
+
+/* ------------------------------------------------------------ descriptors */
+
+/* The AF_XDP socket layer follows which descriptors name a served
+ * socket; without --xdp each of these is one load and libc. */
+
+EXPORT int bind(int fd, const struct sockaddr *a, socklen_t alen)
+{
+	int r;
+
+	NEED(bind);
+	r = zio_real.bind(fd, a, alen);
+	if (r == 0 && !zio_in_runtime)
+		zio_xsk_bound(fd, a, alen);
+	return r;
+}
+
+EXPORT int connect(int fd, const struct sockaddr *a, socklen_t alen)
+{
+	int r;
+
+	NEED(connect);
+	r = zio_real.connect(fd, a, alen);
+	if (r == 0 && XSK_ENABLED())
+		zio_xsk_connected(fd, a, alen);
+	return r;
+}
+
+EXPORT int close(int fd)
+{
+	NEED(close);
+	if (XSK_ENABLED())
+		zio_xsk_closing(fd);
+	if (unlikely(!zio_real.close))
+		return (int)syscall(SYS_close, fd);
+	return zio_real.close(fd);
+}
+
+static inline int dup_done(int old, int nfd)
+{
+	return XSK_ENABLED() ? zio_xsk_dup(old, nfd) : nfd;
+}
+
+EXPORT int dup(int fd)
+{
+	NEED(dup);
+	return dup_done(fd, zio_real.dup(fd));
+}
+
+EXPORT int dup2(int fd, int nfd)
+{
+	NEED(dup2);
+	return dup_done(fd, zio_real.dup2(fd, nfd));
+}
+
+EXPORT int dup3(int fd, int nfd, int flags)
+{
+	NEED(dup3);
+	return dup_done(fd, zio_real.dup3(fd, nfd, flags));
+}
+
+EXPORT int fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	void *arg;
+	int r;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	NEED(fcntl);
+	r = zio_real.fcntl(fd, cmd, arg);
+	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
+		return dup_done(fd, r);
+	return r;
+}
+EXPORT int fcntl64(int fd, int cmd, ...) __attribute__((alias("fcntl")));
+
+EXPORT int ioctl(int fd, unsigned long req, ...)
+{
+	va_list ap;
+	void *arg;
+	int v;
+
+	va_start(ap, req);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	NEED(ioctl);
+	/* the size of a served socket's next datagram, as the kernel answers */
+	if (req == FIONREAD && XSK_ENABLED() && arg && zio_xsk_fionread(fd, &v)) {
+		*(int *)arg = v;
+		return 0;
+	}
+	return zio_real.ioctl(fd, req, arg);
+}
+
+EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags, struct timespec *t)
+{
+	int r;
+
+	NEED(recvmmsg);
+	if (XSK_ENABLED() && zio_xsk_recvmmsg(fd, v, n, flags, t, SITE, &r))
+		return r;
+	return zio_real.recvmmsg(fd, v, n, flags, t);
+}
+
+EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
+{
+	unsigned int i;
+
+	NEED(sendmmsg);
+	if (likely(!XSK_ENABLED()) || !zio_xsk_served(fd))
+		return zio_real.sendmmsg(fd, v, n, flags);
+	/* datagram by datagram through our own sendmsg (ring or kernel) */
+	for (i = 0; i < n; i++) {
+		ssize_t r = sendmsg_gate(fd, &v[i].msg_hdr, flags);
+
+		if (r < 0) {
+			if (i)
+				break;
+			return -1;
+		}
+		v[i].msg_len = (unsigned int)r;
+	}
+	return (int)i;
+}
+
+/* ------------------------------------------------------------ readiness */
+
+static inline __attribute__((always_inline)) int poll_gate(struct pollfd *fds, nfds_t n,
+							   int timeout)
+{
+	NEED(poll);
+	if (likely(!XSK_ENABLED()) || !zio_xsk_poll_served(fds, n))
+		return zio_real.poll(fds, n, timeout);
+	return zio_xsk_poll(fds, n, timeout, NULL);
+}
+
+EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+	return poll_gate(fds, n, timeout);
+}
+
+static inline __attribute__((always_inline)) int ppoll_gate(struct pollfd *fds, nfds_t n,
+							    const struct timespec *ts,
+							    const sigset_t *mask)
+{
+	NEED(ppoll);
+	if (likely(!XSK_ENABLED()) || !zio_xsk_poll_served(fds, n))
+		return zio_real.ppoll(fds, n, ts, mask);
+	return zio_xsk_poll(fds, n, ts ? (int)(ts->tv_sec * 1000 + ts->tv_nsec / 1000000) : -1,
+			    mask);
+}
+
+EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask)
+{
+	return ppoll_gate(fds, n, ts, mask);
+}
+
+/* Fortified callers (-D_FORTIFY_SOURCE) reach poll through these. */
+EXPORT int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen)
+{
+	if (fdslen / sizeof(*fds) < n)
+		__chk_fail();
+	return poll_gate(fds, n, timeout);
+}
+
+EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *ts,
+		       const sigset_t *mask, size_t fdslen)
+{
+	if (fdslen / sizeof(*fds) < n)
+		__chk_fail();
+	return ppoll_gate(fds, n, ts, mask);
+}
+
+EXPORT int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
+{
+	NEED(select);
+	if (likely(!XSK_ENABLED()) || !zio_xsk_select_served(nfds, rd))
+		return zio_real.select(nfds, rd, wr, ex, tv);
+	return zio_xsk_select(nfds, rd, wr, ex,
+			      tv ? (int)(tv->tv_sec * 1000 + tv->tv_usec / 1000) : -1, NULL);
+}
+
+EXPORT int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const struct timespec *ts,
+		   const sigset_t *mask)
+{
+	NEED(pselect);
+	if (likely(!XSK_ENABLED()) || !zio_xsk_select_served(nfds, rd))
+		return zio_real.pselect(nfds, rd, wr, ex, ts, mask);
+	return zio_xsk_select(nfds, rd, wr, ex,
+			      ts ? (int)(ts->tv_sec * 1000 + ts->tv_nsec / 1000000) : -1, mask);
+}
+
+EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	int r;
+
+	NEED(epoll_ctl);
+	r = zio_real.epoll_ctl(epfd, op, fd, ev);
+	if (r == 0 && XSK_ENABLED())
+		zio_xsk_epoll_ctl_done(epfd, op, fd, ev);
+	return r;
+}
+
+EXPORT int epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout)
+{
+	NEED(epoll_wait);
+	if (likely(!XSK_ENABLED()))
+		return zio_real.epoll_wait(epfd, evs, max, timeout);
+	return zio_xsk_epoll_wait(epfd, evs, max, timeout, NULL);
+}
+
+EXPORT int epoll_pwait(int epfd, struct epoll_event *evs, int max, int timeout,
+		       const sigset_t *mask)
+{
+	NEED(epoll_pwait);
+	if (likely(!XSK_ENABLED()))
+		return zio_real.epoll_pwait(epfd, evs, max, timeout, mask);
+	return zio_xsk_epoll_wait(epfd, evs, max, timeout, mask);
 }

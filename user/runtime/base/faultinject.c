@@ -7,7 +7,8 @@
 #include <string.h>
 
 #include "zio.h"
-#include "zio_internal.h"
+#include "base/faultinject.h"
+#include "base/log.h"
 
 static uint32_t rate[ZIO_FI_MAX];     /* out of 2^32 - 1 */
 static bool any;
@@ -45,9 +46,8 @@ static int parse_rate(const char *s, size_t n, uint32_t *out)
 	return 0;
 }
 
-ZIO_HIDDEN void zio_fault_inject_load(char **envp)
+ZIO_HIDDEN void zio_fault_inject_parse(const char *spec)
 {
-	const char *spec = zio_env_get(envp, ZIO_ENV_FAULT);
 	const char *p = spec;
 
 	if (!spec || !*spec)

@@ -10,13 +10,14 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "zio_internal.h"
+#include "base/log.h"
 
 ZIO_HIDDEN int zio_log_level = ZIO_LOG_WARN;
 

@@ -8,9 +8,10 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#include "zio_internal.h"
+#include "base/real.h"
 
 ZIO_HIDDEN struct zio_real zio_real;
+ZIO_HIDDEN bool zio_have_avx2;
 
 static pthread_once_t real_once = PTHREAD_ONCE_INIT;
 
@@ -46,6 +47,23 @@ static void real_init_once(void)
 	LOOKUP(madvise);
 	LOOKUP(_Fork);
 	LOOKUP(sigaction);
+	LOOKUP(recvmmsg);
+	LOOKUP(sendmmsg);
+	LOOKUP(bind);
+	LOOKUP(connect);
+	LOOKUP(close);
+	LOOKUP(dup);
+	LOOKUP(dup2);
+	LOOKUP(dup3);
+	LOOKUP(fcntl);
+	LOOKUP(ioctl);
+	LOOKUP(poll);
+	LOOKUP(ppoll);
+	LOOKUP(select);
+	LOOKUP(pselect);
+	LOOKUP(epoll_ctl);
+	LOOKUP(epoll_wait);
+	LOOKUP(epoll_pwait);
 #if defined(__x86_64__)
 	/* libgcc's CPU model is filled by its own constructor, which may not
 	 * have run yet; its check includes the OS's XSAVE state (XCR0). */

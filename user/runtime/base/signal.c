@@ -19,10 +19,12 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-#include "zio_internal.h"
+#include "base/real.h"
+#include "base/signal.h"
 
-#define EXPORT __attribute__((visibility("default")))
 #define NSIGS 65
+/* the bit of signal sig (1..64) in pend_mask */
+#define SIGBIT(sig) (1ULL << ((sig) - 1))
 
 /* The program's own dispositions, as it set them. */
 static struct sigaction prog_sa[NSIGS];
@@ -75,13 +77,13 @@ static void wrapper(int sig, siginfo_t *info, void *uc)
 
 		/* Standard signals coalesce in the kernel too; real-time ones
 		 * queue, up to what we can hold. */
-		if (sig < SIGRTMIN && (pend_mask & (1ULL << sig)))
+		if (sig < SIGRTMIN && (pend_mask & SIGBIT(sig)))
 			return;
 		if (npend < (int)(sizeof(pend) / sizeof(pend[0]))) {
 			pend[npend].sig = sig;
 			pend[npend].info = *info;
 			npend++;
-			pend_mask |= 1ULL << sig;
+			pend_mask |= SIGBIT(sig);
 		}
 		errno = e;
 		return;
@@ -103,7 +105,7 @@ ZIO_HIDDEN void zio_signals_flush(void)
 		for (int i = 1; i < npend; i++)
 			pend[i - 1] = pend[i];
 		npend--;
-		pend_mask &= ~(1ULL << p.sig);
+		pend_mask &= ~SIGBIT(p.sig);
 		mask = sa->sa_mask;
 		if (!(sa->sa_flags & SA_NODEFER))
 			sigaddset(&mask, p.sig);
@@ -141,7 +143,7 @@ ZIO_HIDDEN bool zio_signals_pending(void)
 	return npend > 0;
 }
 
-EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+ZIO_HIDDEN int zio_signal_action(int sig, const struct sigaction *act, struct sigaction *old)
 {
 	struct sigaction mine, prev_kernel;
 	bool handler;
@@ -193,8 +195,7 @@ EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old
 	return 0;
 }
 
-/* signal() and friends reach sigaction inside libc, past our symbol. */
-static sighandler_t install(int sig, sighandler_t h, int flags)
+ZIO_HIDDEN sighandler_t zio_signal_install(int sig, sighandler_t h, int flags)
 {
 	struct sigaction sa, old;
 
@@ -204,27 +205,28 @@ static sighandler_t install(int sig, sighandler_t h, int flags)
 	sigemptyset(&sa.sa_mask);
 	if (!(flags & SA_NODEFER))
 		sigaddset(&sa.sa_mask, sig);
-	if (sigaction(sig, &sa, &old))
+	if (zio_signal_action(sig, &sa, &old))
 		return SIG_ERR;
 	return old.sa_handler;
 }
 
-EXPORT sighandler_t signal(int sig, sighandler_t h)
+ZIO_HIDDEN bool zio_all_handlers_restart(void)
 {
-	return install(sig, h, SA_RESTART);       /* BSD semantics, as glibc */
+	for (int sig = 1; sig < NSIG; sig++) {
+		struct sigaction sa;
+
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		if (zio_signal_action(sig, NULL, &sa))
+			continue;
+		if (sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN &&
+		    !(sa.sa_flags & SA_RESTART))
+			return false;
+	}
+	return true;
 }
 
-EXPORT sighandler_t bsd_signal(int sig, sighandler_t h)
-{
-	return install(sig, h, SA_RESTART);
-}
-
-EXPORT sighandler_t sysv_signal(int sig, sighandler_t h)
-{
-	return install(sig, h, SA_RESETHAND | SA_NODEFER);
-}
-
-ZIO_HIDDEN void zio_signals_child(void)
+ZIO_HIDDEN void zio_signals_fork_child(void)
 {
 	npend = 0;
 	pend_mask = 0;

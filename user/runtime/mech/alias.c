@@ -9,8 +9,13 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "zio_internal.h"
-#include "probes.h"
+#include "base/log.h"
+#include "base/probes.h"
+#include "mech/alias.h"
+#include "mech/arena.h"
+#include "mech/policy.h"
+#include "mech/state.h"
+#include "mech/uffd.h"
 
 /* Are all pages of [a, a+len) present?  Guards every read of app memory
  * made under the lock: a hole there would fault into our own thread. */

@@ -18,7 +18,13 @@
 #include <sys/mman.h>
 #include <sys/sysinfo.h>
 
-#include "zio_internal.h"
+#include "base/faultinject.h"
+#include "base/log.h"
+#include "base/options.h"
+#include "base/real.h"
+#include "mech/arena.h"
+#include "mech/state.h"
+#include "mech/uffd.h"
 
 #define ARENA_SIZE (64ULL << 30)
 
@@ -334,11 +340,8 @@ ZIO_HIDDEN void zio_arena_trim(void)
 	zio_unlock();
 }
 
-ZIO_HIDDEN void zio_arena_reset_child(void)
+ZIO_HIDDEN void zio_arena_fork_child(void)
 {
-	extern void zio_uffd_reset_child(void);
-
-	zio_uffd_reset_child();
 	if (zio.arena_lo)
 		zio_real.munmap((void *)zio.arena_lo, ARENA_SIZE);
 	zio.arena_lo = zio.arena_hi = 0;

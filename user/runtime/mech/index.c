@@ -17,8 +17,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "zio_internal.h"
-#include "probes.h"
+#include "base/probes.h"
+#include "mech/index.h"
 
 struct slab {
 	size_t size;

@@ -37,8 +37,11 @@
  *    the AOF copies of a SET's value, and takes the GET's copy of the
  *    same value into a fresh reply buffer, maybe minutes later.
  */
-#include "zio_internal.h"
-#include "probes.h"
+#include "base/log.h"
+#include "base/options.h"
+#include "base/probes.h"
+#include "mech/policy.h"
+#include "mech/state.h"
 
 #define SITES 4096           /* power of two */
 #define MIN_SAMPLE_PAGES 32
@@ -454,7 +457,7 @@ ZIO_HIDDEN void zio_policy_touched(uintptr_t ip, uint64_t faults, uint64_t pages
 	}
 }
 
-ZIO_HIDDEN void zio_policy_reset(void)
+ZIO_HIDDEN void zio_policy_fork_child(void)
 {
 	for (unsigned i = 0; i < SITES; i++) {
 		sites[i] = (struct site){ 0 };

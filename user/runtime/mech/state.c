@@ -17,9 +17,14 @@
 #include <errno.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
-#include "zio_internal.h"
-#include "probes.h"
+#include "base/log.h"
+#include "base/probes.h"
+#include "base/real.h"
+#include "mech/state.h"
+#include "mech/uffd.h"
+#include "path/fault.h"
 
 ZIO_HIDDEN struct zio_state zio = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -144,4 +149,24 @@ ZIO_HIDDEN bool zio_wait_unpinned(uintptr_t a, uintptr_t b)
 		waited = true;
 	}
 	return waited;
+}
+
+/* fork, in the child: a fresh lock, nothing deferred, an empty index and
+ * counters from zero (the parent held the lock across the fork). */
+ZIO_HIDDEN void zio_state_fork_child(void)
+{
+	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+
+	zio.lock = fresh;
+	zio.unpinned = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
+	zio.pin_waiters = 0;
+	zio.n_deferred = 0;
+	zio_in_runtime = 0;
+	zio_index_reset(&zio.ix);
+	zio.pid = getpid();
+	for (_Atomic uint64_t *p = (_Atomic uint64_t *)&zio_stats;
+	     p < (_Atomic uint64_t *)(&zio_stats + 1); p++)
+		atomic_store(p, 0);
+	atomic_store(&zio_live_regions, 0);
+	atomic_store(&zio_live_aliases, 0);
 }

@@ -8,7 +8,7 @@
 #include <errno.h>
 #include <sys/mman.h>
 
-#include "zio_internal.h"
+#include "mech/tree.h"
 
 static int height(const struct zio_node *n)
 {

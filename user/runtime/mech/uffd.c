@@ -24,8 +24,11 @@
 #include <sched.h>
 #include <unistd.h>
 
-#include "zio_internal.h"
-#include "probes.h"
+#include "base/faultinject.h"
+#include "base/real.h"
+#include "mech/state.h"
+#include "mech/uffd.h"
+#include "path/fault.h"
 
 #ifndef UFFD_FEATURE_MOVE
 #define UFFD_FEATURE_MOVE (1ULL << 16)
@@ -61,8 +64,8 @@ static int uffd_create(void)
 	 * device node when its permissions allow (Linux >= 6.1). */
 	dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
 	if (dev >= 0) {
-		fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
-		close(dev);
+		fd = zio_real.ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+		zio_real.close(dev);
 		if (fd >= 0)
 			return fd;
 	}
@@ -82,13 +85,13 @@ ZIO_HIDDEN int zio_uffd_open(void)
 	probe = uffd_create();
 	if (probe < 0)
 		return probe;
-	if (ioctl(probe, UFFDIO_API, &api)) {
+	if (zio_real.ioctl(probe, UFFDIO_API, &api)) {
 		int e = errno;
 
-		close(probe);
+		zio_real.close(probe);
 		return -e;
 	}
-	close(probe);
+	zio_real.close(probe);
 	if (!(api.features & UFFD_FEATURE_PAGEFAULT_FLAG_WP))
 		return -EOPNOTSUPP;
 	want &= api.features;
@@ -99,10 +102,10 @@ ZIO_HIDDEN int zio_uffd_open(void)
 	memset(&api, 0, sizeof(api));
 	api.api = UFFD_API;
 	api.features = want;
-	if (ioctl(fd, UFFDIO_API, &api)) {
+	if (zio_real.ioctl(fd, UFFDIO_API, &api)) {
 		int e = errno;
 
-		close(fd);
+		zio_real.close(fd);
 		return -e;
 	}
 	uffd_features = want;
@@ -120,7 +123,7 @@ ZIO_HIDDEN int zio_uffd_register_mode(uintptr_t a, uintptr_t b, bool missing)
 
 	if (zio_fault_inject(ZIO_FI_REGISTER))
 		return -EIO;
-	if (ioctl(zio.uffd, UFFDIO_REGISTER, &reg))
+	if (zio_real.ioctl(zio.uffd, UFFDIO_REGISTER, &reg))
 		return -errno;
 	return 0;
 }
@@ -170,7 +173,7 @@ ZIO_HIDDEN int zio_uffd_unregister(uintptr_t a, uintptr_t b)
 	if (a >= b)
 		return 0;
 	zio_extents_del(&zio.registered, a, b);
-	if (ioctl(zio.uffd, UFFDIO_UNREGISTER, &r))
+	if (zio_real.ioctl(zio.uffd, UFFDIO_UNREGISTER, &r))
 		return -errno;
 	return 0;
 }
@@ -223,7 +226,7 @@ ZIO_HIDDEN int zio_uffd_wp(uintptr_t a, uintptr_t b, bool on)
 	if (on && zio_fault_inject(ZIO_FI_WP))
 		return -EIO;
 	for (int tries = 0;;) {
-		if (!ioctl(zio.uffd, UFFDIO_WRITEPROTECT, &wp))
+		if (!zio_real.ioctl(zio.uffd, UFFDIO_WRITEPROTECT, &wp))
 			return 0;
 		if (errno != EAGAIN || !changing_retry(&tries))
 			return -errno;
@@ -240,7 +243,7 @@ ZIO_HIDDEN int zio_uffd_copy(uintptr_t dst, uintptr_t src, uint64_t len)
 	for (int tries = 0; len;) {
 		struct uffdio_copy c = { .dst = dst, .src = src, .len = len };
 
-		if (!ioctl(zio.uffd, UFFDIO_COPY, &c))
+		if (!zio_real.ioctl(zio.uffd, UFFDIO_COPY, &c))
 			return 0;
 		if (errno == EAGAIN && c.copy > 0) {
 			dst += (uint64_t)c.copy;
@@ -276,7 +279,7 @@ ZIO_HIDDEN int zio_uffd_move(uintptr_t dst, uintptr_t src, uint64_t len, bool ho
 			.mode = holes ? UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES : 0,
 		};
 
-		if (!ioctl(zio.uffd, UFFDIO_MOVE, &m)) {
+		if (!zio_real.ioctl(zio.uffd, UFFDIO_MOVE, &m)) {
 			done = len;
 			break;
 		}
@@ -298,7 +301,7 @@ ZIO_HIDDEN int zio_uffd_zeropage(uintptr_t dst, uint64_t len)
 	for (int tries = 0;;) {
 		struct uffdio_zeropage z = { .range = { .start = dst, .len = len } };
 
-		if (!ioctl(zio.uffd, UFFDIO_ZEROPAGE, &z))
+		if (!zio_real.ioctl(zio.uffd, UFFDIO_ZEROPAGE, &z))
 			return 0;
 		if (errno != EAGAIN || !changing_retry(&tries))
 			return -errno;
@@ -309,7 +312,7 @@ ZIO_HIDDEN int zio_uffd_wake(uintptr_t a, uint64_t len)
 {
 	struct uffdio_range r = { .start = a, .len = len };
 
-	if (ioctl(zio.uffd, UFFDIO_WAKE, &r))
+	if (zio_real.ioctl(zio.uffd, UFFDIO_WAKE, &r))
 		return -errno;
 	return 0;
 }
@@ -325,8 +328,13 @@ ZIO_HIDDEN void zio_uffd_process_pending(void)
 	npending = 0;
 }
 
-ZIO_HIDDEN void zio_uffd_reset_child(void)
+ZIO_HIDDEN void zio_uffd_fork_child(void)
 {
+	/* The parent's descriptor and registrations are not ours. */
+	if (zio.uffd >= 0)
+		zio_real.close(zio.uffd);
+	zio.uffd = -1;
+	zio_extents_clear(&zio.registered);
 	npending = 0;
 }
 

@@ -22,8 +22,17 @@
 #define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
 #endif
 
-#include "zio_internal.h"
-#include "probes.h"
+#include "base/log.h"
+#include "base/options.h"
+#include "base/probes.h"
+#include "base/real.h"
+#include "init.h"
+#include "mech/alias.h"
+#include "mech/arena.h"
+#include "mech/policy.h"
+#include "mech/state.h"
+#include "mech/uffd.h"
+#include "path/copy.h"
 
 #define MAX_SEGS   64
 #define MAX_RUNS   32

@@ -13,8 +13,14 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "zio_internal.h"
-#include "probes.h"
+#include "base/faultinject.h"
+#include "base/log.h"
+#include "base/probes.h"
+#include "base/real.h"
+#include "mech/alias.h"
+#include "mech/state.h"
+#include "mech/uffd.h"
+#include "path/fault.h"
 
 static bool warned_lost;
 
@@ -263,7 +269,7 @@ static void *fault_thread(void *arg)
 	pfd[0] = (struct pollfd){ .fd = zio.uffd, .events = POLLIN };
 	pfd[1] = (struct pollfd){ .fd = zio.wake_fd, .events = POLLIN };
 	for (;;) {
-		int n = poll(pfd, 2, -1);
+		int n = zio_real.poll(pfd, 2, -1);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -317,10 +323,20 @@ ZIO_HIDDEN int zio_fault_thread_start(void)
 	}
 	pthread_attr_destroy(&attr);
 	if (err) {
-		close(zio.wake_fd);
+		zio_real.close(zio.wake_fd);
 		zio.wake_fd = -1;
 		return -err;
 	}
 	zio.thread_started = true;
 	return 0;
+}
+
+/* fork, in the child: the parent's fault thread is not ours; a new one
+ * starts on first use. */
+ZIO_HIDDEN void zio_fault_fork_child(void)
+{
+	if (zio.wake_fd >= 0)
+		zio_real.close(zio.wake_fd);
+	zio.wake_fd = -1;
+	zio.thread_started = false;
 }

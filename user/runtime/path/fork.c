@@ -12,7 +12,15 @@
 #include <errno.h>
 #include <unistd.h>
 
-#include "zio_internal.h"
+#include "init.h"
+#include "mech/alias.h"
+#include "mech/arena.h"
+#include "mech/policy.h"
+#include "mech/state.h"
+#include "mech/uffd.h"
+#include "path/fault.h"
+#include "path/fork.h"
+#include "xsk/hooks.h"
 
 static bool fork_locked;
 
@@ -34,36 +42,23 @@ ZIO_HIDDEN void zio_fork_parent(void)
 	zio_unlock();
 }
 
+/*
+ * In the child, each module starts over, in a fixed order: the AF_XDP
+ * rings stay the parent's (whether or not elision is on); then the state
+ * and its lock (the hooks after may take it), signals, the fault thread,
+ * the descriptor, the arena, the policy, and start-up on first use.
+ */
 ZIO_HIDDEN void zio_fork_child(void)
 {
-	extern void zio_ready_reset_child(void);
-	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
-
+	zio_xsk_fork_child();
 	if (!fork_locked)
 		return;
 	fork_locked = false;
-	zio.lock = fresh;
-	zio.unpinned = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
-	zio.pin_waiters = 0;
-	zio_in_runtime = 0;
-	zio_signals_child();
-	/* The parent's registrations and fault thread are not ours. */
-	if (zio.uffd >= 0)
-		close(zio.uffd);
-	if (zio.wake_fd >= 0)
-		close(zio.wake_fd);
-	zio.uffd = -1;
-	zio.wake_fd = -1;
-	zio.thread_started = false;
-	zio.n_deferred = 0;
-	zio_index_reset(&zio.ix);
-	zio_extents_clear(&zio.registered);
-	zio_arena_reset_child();
-	zio_ready_reset_child();
-	zio.pid = getpid();
-	for (_Atomic uint64_t *p = (_Atomic uint64_t *)&zio_stats;
-	     p < (_Atomic uint64_t *)(&zio_stats + 1); p++)
-		atomic_store(p, 0);
-	atomic_store(&zio_live_regions, 0);
-	atomic_store(&zio_live_aliases, 0);
+	zio_state_fork_child();
+	zio_signals_fork_child();
+	zio_fault_fork_child();
+	zio_uffd_fork_child();
+	zio_arena_fork_child();
+	zio_policy_fork_child();
+	zio_init_fork_child();
 }

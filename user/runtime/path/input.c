@@ -20,8 +20,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "zio_internal.h"
-#include "probes.h"
+#include "base/log.h"
+#include "base/options.h"
+#include "base/probes.h"
+#include "base/real.h"
+#include "mech/alias.h"
+#include "mech/arena.h"
+#include "mech/policy.h"
+#include "mech/state.h"
+#include "mech/uffd.h"
+#include "path/input.h"
 
 #define MAX_RESTORE 32
 
@@ -254,12 +262,14 @@ ZIO_HIDDEN void zio_finish_input(uintptr_t a, uint64_t n, struct zio_restore *rs
 	}
 }
 
-static int rcvtimeo_ms(int fd)
+/* A socket's SO_RCVTIMEO or SO_SNDTIMEO (opt) in milliseconds, rounded
+ * up; -1 when it has none (or fd is no socket). */
+ZIO_HIDDEN int zio_sock_timeo_ms(int fd, int opt)
 {
 	struct timeval tv;
 	socklen_t l = sizeof(tv);
 
-	if (getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &l) || (!tv.tv_sec && !tv.tv_usec))
+	if (getsockopt(fd, SOL_SOCKET, opt, &tv, &l) || (!tv.tv_sec && !tv.tv_usec))
 		return -1;
 	return (int)(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
 }
@@ -284,16 +294,16 @@ static uint64_t expected(int fd, uint64_t len, off_t off, bool positional, int f
 			return 0;
 		return (uint64_t)(st.st_size - off) < len ? (uint64_t)(st.st_size - off) : len;
 	}
-	if (ioctl(fd, FIONREAD, &avail) || avail < 0)
+	if (zio_real.ioctl(fd, FIONREAD, &avail) || avail < 0)
 		return 0;
-	if (!avail && !(flags & MSG_DONTWAIT) && !(fcntl(fd, F_GETFL) & O_NONBLOCK)) {
+	if (!avail && !(flags & MSG_DONTWAIT) && !(zio_real.fcntl(fd, F_GETFL) & O_NONBLOCK)) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
-		int r = poll(&p, 1, rcvtimeo_ms(fd));
+		int r = zio_real.poll(&p, 1, zio_sock_timeo_ms(fd, SO_RCVTIMEO));
 
 		/* A signal that would have interrupted the input itself. */
 		if (r < 0 && errno == EINTR && !zio_all_handlers_restart())
 			*interrupted = true;
-		if (r <= 0 || ioctl(fd, FIONREAD, &avail) || avail < 0)
+		if (r <= 0 || zio_real.ioctl(fd, FIONREAD, &avail) || avail < 0)
 			return 0;
 	}
 	return (uint64_t)avail < len ? (uint64_t)avail : len;

@@ -21,8 +21,11 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "zio_internal.h"
-#include "probes.h"
+#include "base/probes.h"
+#include "base/real.h"
+#include "mech/state.h"
+#include "path/input.h"
+#include "path/output.h"
 
 #define OUT_IOV   512
 #define OUT_PINS  16
@@ -116,34 +119,6 @@ static void release_pins(struct out *o)
 	zio_defer_end();
 }
 
-/* Would a blocking call interrupted by a signal be restarted?  Only if
- * every handled signal is SA_RESTART (we cannot tell which one fired). */
-ZIO_HIDDEN bool zio_all_handlers_restart(void)
-{
-	for (int sig = 1; sig < NSIG; sig++) {
-		struct sigaction sa;
-
-		if (sig == SIGKILL || sig == SIGSTOP)
-			continue;
-		if (sigaction(sig, NULL, &sa))
-			continue;
-		if (sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN &&
-		    !(sa.sa_flags & SA_RESTART))
-			return false;
-	}
-	return true;
-}
-
-static int sndtimeo_ms(int fd)
-{
-	struct timeval tv;
-	socklen_t l = sizeof(tv);
-
-	if (getsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, &l) || (!tv.tv_sec && !tv.tv_usec))
-		return -1;
-	return (int)(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
-}
-
 /*
  * Send the user's iov as a (possibly blocking) sendmsg would, with the
  * aliases substituted.  `o` holds the first resolution, built and pinned
@@ -204,7 +179,7 @@ static ssize_t out_socket(struct out *o, int fd, const struct iovec *iov, int io
 			return -2;
 		}
 		if (blocking < 0)
-			blocking = !(flags & MSG_DONTWAIT) && !(fcntl(fd, F_GETFL) & O_NONBLOCK);
+			blocking = !(flags & MSG_DONTWAIT) && !(zio_real.fcntl(fd, F_GETFL) & O_NONBLOCK);
 		if (r >= 0) {
 			sent += (uint64_t)r;
 			/* Datagrams go whole; a stream may take part of it. */
@@ -224,7 +199,7 @@ static ssize_t out_socket(struct out *o, int fd, const struct iovec *iov, int io
 			int wait_ms = -1, pr;
 
 			if (timeo == -2)
-				timeo = sndtimeo_ms(fd);
+				timeo = zio_sock_timeo_ms(fd, SO_SNDTIMEO);
 			if (timeo >= 0) {
 				uint64_t now = zio_now_ns() / 1000000;
 
@@ -232,7 +207,7 @@ static ssize_t out_socket(struct out *o, int fd, const struct iovec *iov, int io
 					deadline = now + (uint64_t)timeo;
 				wait_ms = now >= deadline ? 0 : (int)(deadline - now);
 			}
-			pr = poll(&p, 1, wait_ms);
+			pr = zio_real.poll(&p, 1, wait_ms);
 			if (pr == 0) {
 				if (sent)
 					return (ssize_t)sent;

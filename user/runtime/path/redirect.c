@@ -8,8 +8,13 @@
 #include <errno.h>
 #include <string.h>
 
-#include "zio_internal.h"
-#include "probes.h"
+#include "base/log.h"
+#include "base/probes.h"
+#include "base/real.h"
+#include "mech/alias.h"
+#include "mech/policy.h"
+#include "mech/state.h"
+#include "path/input.h"
 
 /* Whole pages [lo, hi) are alias pages (absent, each in some alias). */
 static bool all_alias(uintptr_t lo, uintptr_t hi)

@@ -7,7 +7,10 @@
  */
 #include <errno.h>
 
-#include "zio_internal.h"
+#include "mech/policy.h"
+#include "mech/state.h"
+#include "mech/uffd.h"
+#include "path/release.h"
 
 ZIO_HIDDEN void zio_release(void *p, size_t n, enum zio_prep how, bool unmapping)
 {

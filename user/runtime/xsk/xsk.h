@@ -1,12 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Private declarations of the AF_XDP socket layer (user/xsk*.c).
+ * Private declarations of the AF_XDP socket layer (user/runtime/xsk/).
+ * The rest of the runtime sees only xsk/hooks.h.
  *
- *   xsk_umem.c   UMEM, rings, frame slots (fill, release, eviction),
- *                receive of descriptor chains, transmit and completions
- *   xsk_pkt.c    header parsing and building, checksums, link addresses
- *   xsk_hooks.c  the program's sockets: bind/close/dup, recv and send
- *                hooks, poll/select/epoll readiness
+ *   sock.c   the program's served sockets: bind, connect, close, dup;
+ *            the settings; the stats line
+ *   recv.c   receive: the backlog, else the kernel socket
+ *   send.c   send: the tx ring, else the kernel socket
+ *   wait.c   poll, select, epoll readiness
+ *   umem.c   UMEM frame slots (fill, release, eviction), datagrams
+ *   ring.c   rx pull of descriptor chains, transmit and completions
+ *   setup.c  maps, UMEM, sockets and rings
+ *   pkt.c    header parsing and building, checksums, link addresses
+ *
+ * Names: what crosses files inside xsk/ is xs_*; what the rest of the
+ * runtime calls is zio_xsk_* (hooks.h).
  *
  * UMEM frame layout (copy mode).  The UMEM is registered in unaligned
  * chunk mode, and fill addresses are chosen so that the data areas of
@@ -31,8 +39,15 @@
 #include <linux/if_xdp.h>
 #include <netinet/in.h>
 
-#include "zio_internal.h"
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
 #include "steer.h"
+#include "base/log.h"
+#include "base/real.h"
+#include "mech/index.h"
+#include "xsk/hooks.h"
 
 #ifndef XDP_USE_SG
 #define XDP_USE_SG (1 << 4)
@@ -158,7 +173,9 @@ struct xs_state {
 	pid_t pid;
 	uint32_t ip_id;
 	bool csum;                  /* compute UDP checksums (else IPv4: 0) */
+	bool csum_offload;          /* ... through TX metadata where the kernel can */
 	bool txmd;                  /* TX metadata: checksum offload */
+	char bind_mode[8];          /* ZIO_XDP_BIND: auto, copy or zc */
 	uint32_t spin_ns;           /* busy-poll budget before a blocking wait */
 };
 
@@ -171,26 +188,60 @@ struct xs_stats {
 extern struct xs_stats xs_stats;
 #define XS_STAT_ADD(f, v) atomic_fetch_add_explicit(&xs_stats.f, (v), memory_order_relaxed)
 
-/* xsk_umem.c */
-int xs_setup(void);                                /* 0 or -errno */
+/* A receive's answer when fd stopped being served meanwhile. */
+#define XS_NOT_SERVED (-ENOTSOCK - 1000)
+
+/* sock.c: the served sockets, by descriptor (0: not ours, else index+1) */
+extern uint8_t xs_fd2sock[XS_MAX_FD];
+extern struct xs_sock xs_socks[XS_MAX_SOCKS];
+static inline struct xs_sock *xs_sock_of(int fd)
+{
+	if ((unsigned)fd >= XS_MAX_FD || !xs_fd2sock[fd])
+		return NULL;
+	return &xs_socks[xs_fd2sock[fd] - 1];
+}
+/* The served socket bound to port, or NULL. */
+struct xs_sock *xs_sock_for_port(uint16_t port);
+
+/* recv.c */
+ssize_t xs_recv_one(int fd, struct msghdr *msg, int flags, uintptr_t site);
+
+/* wait.c (xs lock held) */
+void xs_wait_forget_fd(int fd);
+void xs_wait_forget_epfd(int fd);
+
+/* umem.c */
 void xs_lock(void);
 void xs_unlock(void);
-int xs_rx_pull(struct xs_queue *q);                /* datagrams moved to backlogs */
 void xs_refill(struct xs_queue *q);
 void xs_evict(struct xs_queue *q);
-void xs_dgram_free(struct xs_dgram *d);           /* lock held; drops frames/holds */
 struct xs_dgram *xs_dgram_alloc(void);
-void xs_reap(struct xs_queue *q);
+void xs_dgram_free(struct xs_dgram *d);           /* lock held; drops frames/holds */
+/* The origin of run i of d (created on first large delivery, held by d
+ * until it leaves the backlog).  NULL if no memory (the caller copies). */
+struct zio_origin *xs_run_origin(struct xs_dgram *d, int i);
+void xs_slots_release(uint32_t slot, uint32_t n);
+void xs_held_add(int64_t n);
+void xs_umem_release(struct zio_origin *o);
 static inline void *xs_umem_ptr(uint64_t off) { return xs.umem + off; }
+
+/* ring.c */
+int xs_rx_pull(struct xs_queue *q);                /* datagrams moved to backlogs */
+void xs_pull_all(void);
+void xs_reap(struct xs_queue *q);
+void xs_kick(struct xs_queue *q);
 struct xs_segment { const void *p; uint32_t len; struct zio_origin *o; uint64_t umem_off; };
 /* Send one datagram: headers + payload segments.  Returns 0, or -errno
  * (nothing queued: the caller falls back to the kernel socket). */
 int xs_tx(struct xs_queue *q, const uint8_t *hdr, uint32_t hlen, const struct xs_segment *seg,
 	  int nseg, uint32_t csum_off, uint32_t csum_seed);
-void xs_kick(struct xs_queue *q);
 
-/* xsk_pkt.c */
-struct xs_sock *xs_sock_for_port(uint16_t port);  /* xsk_hooks.c */
+/* setup.c */
+int xs_setup(void);                                /* 0 or -errno */
+int xs_map_update(int fd, const void *key, const void *val);
+int xs_map_lookup(int fd, const void *key, void *val);
+
+/* pkt.c */
 /* Parse the headers of a received chain; 0 or -EINVAL. */
 int xs_parse(const uint8_t *p, uint32_t len, struct xs_dgram *d, uint32_t *hlen,
 	     uint8_t src_mac[6]);

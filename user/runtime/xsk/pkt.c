@@ -19,7 +19,8 @@
 #include <linux/rtnetlink.h>
 #include <linux/neighbour.h>
 
-#include "xsk.h"
+#include "mech/state.h"
+#include "xsk/xsk.h"
 
 #define NEIGH_SLOTS 256
 
