@@ -14,8 +14,8 @@
 
 /* Parse s into *out, within [min, max].  Returns 0, -EINVAL (not a byte
  * count) or -ERANGE (outside the range, or overflow). */
-static inline int zio_parse_bytes(const char *s, bool suffix, uint64_t min, uint64_t max,
-				  uint64_t *out)
+static inline int zio_parse_u64(const char *s, bool suffix, uint64_t min, uint64_t max,
+				uint64_t *out)
 {
 	uint64_t v = 0, mul = 1;
 	const char *p = s;

@@ -22,6 +22,7 @@
 #include <bpf/libbpf.h>
 
 #include "observe.h"
+#include "zio_parse.h"
 #include "util.h"
 
 #ifndef BPF_FS_MAGIC
@@ -47,29 +48,16 @@ int zio_parse_long(const char *s, long min, long max, long *out)
 
 int zio_parse_bytes(const char *s, long long min, long long max, long long *out)
 {
-	char *end;
-	long long v, mul = 1;
+	uint64_t v;
+	int err;
 
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno || end == s)
+	if (min < 0 || max < min)
 		return -EINVAL;
-	switch (*end) {
-	case 'k': case 'K': mul = 1LL << 10; end++; break;
-	case 'm': case 'M': mul = 1LL << 20; end++; break;
-	case 'g': case 'G': mul = 1LL << 30; end++; break;
-	}
-	if (*end == 'i' || *end == 'B')
-		end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
-	if (*end)
-		return -EINVAL;
-	if (v < 0 || v > LLONG_MAX / mul)
-		return -ERANGE;
-	v *= mul;
-	if (v < min || v > max)
-		return -ERANGE;
-	*out = v;
-	return 0;
+	/* the runtime reads ZIO_* byte counts with the same grammar */
+	err = zio_parse_u64(s, true, (uint64_t)min, (uint64_t)max, &v);
+	if (!err)
+		*out = (long long)v;
+	return err;
 }
 
 int zio_setenv_ll(const char *name, long long v)

@@ -38,7 +38,8 @@ int zio_parse_long(const char *s, long min, long max, long *out);
 
 /*
  * Parses a byte count: decimal digits with an optional K, M or G suffix
- * (powers of 1024; "KiB", "KB" too) in [min, max].  Returns 0 and stores
+ * (powers of 1024; the grammar of include/zio_parse.h, as the runtime
+ * reads ZIO_* values) in [min, max].  Returns 0 and stores
  * it in *out, -EINVAL when s is not a byte count, -ERANGE when out of range.
  */
 int zio_parse_bytes(const char *s, long long min, long long max, long long *out);

@@ -200,7 +200,7 @@ static int parse_value(const struct opt_desc *d, const char *val)
 		*(bool *)d->dst = !strcmp(val, "adaptive");
 		return 0;
 	case OPT_BYTES: case OPT_COUNT:
-		if (zio_parse_bytes(val, d->kind == OPT_BYTES, (uint64_t)d->min, (uint64_t)d->max, &u))
+		if (zio_parse_u64(val, d->kind == OPT_BYTES, (uint64_t)d->min, (uint64_t)d->max, &u))
 			return -EINVAL;
 		*(uint64_t *)d->dst = u;
 		return 0;
