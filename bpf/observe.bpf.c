@@ -8,7 +8,7 @@
  * set of maps, region programs switched off).  Every probe is attached to
  * an explicit PID (user/cli/observe.c), so nothing here filters:
  * processes nobody observes never trap.  Forks are not followed: a child
- * starts its runtime with an empty index (user/fork.c) and its first
+ * starts its runtime with an empty index (user/runtime/path/fork.c) and its first
  * regions would come before any attach could; zio-stat without -p
  * attaches to such children when it next scans.
  *
