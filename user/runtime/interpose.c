@@ -25,6 +25,7 @@
 
 #include "base/options.h"
 #include "base/real.h"
+#include "base/smallcopy.h"
 #include "mech/policy.h"
 #include "mech/state.h"
 #include "path/copy.h"
@@ -90,128 +91,21 @@ static inline bool unmap_plain(void)
 
 /* ------------------------------------------------------------ copies */
 
-/*
- * Small copies are most of a program's memcpy calls.  Jumping on to
- * libc's memcpy from here costs a second indirect branch on each of
- * them; copying up to 64 bytes right here costs less than that branch.
- * Every byte is loaded before any is stored, so overlap is harmless
- * (memmove gets the same code).
- */
-typedef uint64_t u64u __attribute__((may_alias, aligned(1)));
-typedef uint32_t u32u __attribute__((may_alias, aligned(1)));
-typedef uint16_t u16u __attribute__((may_alias, aligned(1)));
-typedef char v16u __attribute__((vector_size(16), may_alias, aligned(1)));
-
-static inline __attribute__((always_inline)) void copy_le64(void *d, const void *s, size_t n)
+/* Above the small sizes: libc, unless the copy may be of IO data. */
+static inline __attribute__((always_inline)) void *copy_gate(void *d, const void *s, size_t n,
+							      bool is_move, uintptr_t site)
 {
-	char *dc = d;
-	const char *sc = s;
+	if (likely(copy_plain(n))) {
+		void *(*f)(void *, const void *, size_t) = is_move ? zio_real.memmove
+								   : zio_real.memcpy;
 
-	if (n >= 16) {
-		if (n > 32) {
-			v16u a = *(const v16u *)sc, b = *(const v16u *)(sc + 16);
-			v16u c = *(const v16u *)(sc + n - 32), e = *(const v16u *)(sc + n - 16);
-
-			*(v16u *)dc = a;
-			*(v16u *)(dc + 16) = b;
-			*(v16u *)(dc + n - 32) = c;
-			*(v16u *)(dc + n - 16) = e;
-		} else {
-			v16u a = *(const v16u *)sc, b = *(const v16u *)(sc + n - 16);
-
-			*(v16u *)dc = a;
-			*(v16u *)(dc + n - 16) = b;
-		}
-	} else if (n >= 8) {
-		uint64_t a = *(const u64u *)sc, b = *(const u64u *)(sc + n - 8);
-
-		*(u64u *)dc = a;
-		*(u64u *)(dc + n - 8) = b;
-	} else if (n >= 4) {
-		uint32_t a = *(const u32u *)sc, b = *(const u32u *)(sc + n - 4);
-
-		*(u32u *)dc = a;
-		*(u32u *)(dc + n - 4) = b;
-	} else if (n >= 2) {
-		uint16_t a = *(const u16u *)sc, b = *(const u16u *)(sc + n - 2);
-
-		*(u16u *)dc = a;
-		*(u16u *)(dc + n - 2) = b;
-	} else if (n) {
-		*dc = *sc;
+		if (likely(f != NULL))
+			return f(d, s, n);
+		zio_raw_copy(d, s, n);
+		return d;
 	}
+	return zio_copy(d, s, n, is_move, site);
 }
-
-/*
- * 33-256 bytes: libc's copy here is 32-byte AVX (or wider) loads and
- * stores, and the jump on to it costs more than the copy's own stores
- * (tools/smallcopy: +0.5 ns at 128 B, +0.8 ns at 256 B, 25-35%).  So copy
- * them here too, with the same 32-byte moves, where the CPU has AVX2
- * (the runtime itself is built for baseline x86-64, hence the asm; every
- * vector register is caller-saved, and vzeroupper leaves no dirty upper
- * state behind, as libc's own copy does).  First and last 32-byte
- * blocks overlap in the middle; every byte is loaded before any is
- * stored, so memmove gets the same code.
- */
-#if defined(__x86_64__)
-
-static inline __attribute__((always_inline)) bool copy_le256(void *d, const void *s, size_t n)
-{
-	if (!zio_have_avx2)
-		return false;
-	if (n <= 64)
-		__asm__ volatile(
-			"vmovdqu (%[s]), %%ymm0\n\t"
-			"vmovdqu -32(%[s],%[n]), %%ymm1\n\t"
-			"vmovdqu %%ymm0, (%[d])\n\t"
-			"vmovdqu %%ymm1, -32(%[d],%[n])\n\t"
-			"vzeroupper"
-			: : [d] "r"(d), [s] "r"(s), [n] "r"(n)
-			: "xmm0", "xmm1", "memory");
-	else if (n <= 128)
-		__asm__ volatile(
-			"vmovdqu (%[s]), %%ymm0\n\t"
-			"vmovdqu 32(%[s]), %%ymm1\n\t"
-			"vmovdqu -64(%[s],%[n]), %%ymm2\n\t"
-			"vmovdqu -32(%[s],%[n]), %%ymm3\n\t"
-			"vmovdqu %%ymm0, (%[d])\n\t"
-			"vmovdqu %%ymm1, 32(%[d])\n\t"
-			"vmovdqu %%ymm2, -64(%[d],%[n])\n\t"
-			"vmovdqu %%ymm3, -32(%[d],%[n])\n\t"
-			"vzeroupper"
-			: : [d] "r"(d), [s] "r"(s), [n] "r"(n)
-			: "xmm0", "xmm1", "xmm2", "xmm3", "memory");
-	else
-		__asm__ volatile(
-			"vmovdqu (%[s]), %%ymm0\n\t"
-			"vmovdqu 32(%[s]), %%ymm1\n\t"
-			"vmovdqu 64(%[s]), %%ymm2\n\t"
-			"vmovdqu 96(%[s]), %%ymm3\n\t"
-			"vmovdqu -128(%[s],%[n]), %%ymm4\n\t"
-			"vmovdqu -96(%[s],%[n]), %%ymm5\n\t"
-			"vmovdqu -64(%[s],%[n]), %%ymm6\n\t"
-			"vmovdqu -32(%[s],%[n]), %%ymm7\n\t"
-			"vmovdqu %%ymm0, (%[d])\n\t"
-			"vmovdqu %%ymm1, 32(%[d])\n\t"
-			"vmovdqu %%ymm2, 64(%[d])\n\t"
-			"vmovdqu %%ymm3, 96(%[d])\n\t"
-			"vmovdqu %%ymm4, -128(%[d],%[n])\n\t"
-			"vmovdqu %%ymm5, -96(%[d],%[n])\n\t"
-			"vmovdqu %%ymm6, -64(%[d],%[n])\n\t"
-			"vmovdqu %%ymm7, -32(%[d],%[n])\n\t"
-			"vzeroupper"
-			: : [d] "r"(d), [s] "r"(s), [n] "r"(n)
-			: "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",
-			  "memory");
-	return true;
-}
-#else
-static inline bool copy_le256(void *d, const void *s, size_t n)
-{
-	(void)d, (void)s, (void)n;
-	return false;
-}
-#endif
 
 static inline __attribute__((always_inline)) void *memcpy_gate(void *d, const void *s, size_t n,
 								  uintptr_t site)
@@ -222,15 +116,7 @@ static inline __attribute__((always_inline)) void *memcpy_gate(void *d, const vo
 		copy_le64(d, s, n);
 		return d;
 	}
-	if (likely(copy_plain(n))) {
-		void *(*f)(void *, const void *, size_t) = zio_real.memcpy;
-
-		if (likely(f != NULL))
-			return f(d, s, n);
-		zio_raw_copy(d, s, n);
-		return d;
-	}
-	return zio_copy(d, s, n, false, site);
+	return copy_gate(d, s, n, false, site);
 }
 
 EXPORT __attribute__((aligned(64))) void *memcpy(void *restrict d, const void *restrict s, size_t n)
@@ -246,73 +132,34 @@ EXPORT __attribute__((aligned(64))) void *memmove(void *d, const void *s, size_t
 		copy_le64(d, s, n);
 		return d;
 	}
-	if (likely(copy_plain(n))) {
-		void *(*f)(void *, const void *, size_t) = zio_real.memmove;
-
-		if (likely(f != NULL))
-			return f(d, s, n);
-		zio_raw_copy(d, s, n);
-		return d;
-	}
-	return zio_copy(d, s, n, true, SITE);
+	return copy_gate(d, s, n, true, SITE);
 }
 
 EXPORT void *mempcpy(void *restrict d, const void *restrict s, size_t n)
 {
-	if (likely(copy_plain(n))) {
-		void *(*f)(void *, const void *, size_t) = zio_real.memcpy;
-
-		if (likely(f != NULL))
-			return (char *)f(d, s, n) + n;
-		zio_raw_copy(d, s, n);
-		return (char *)d + n;
-	}
-	return (char *)zio_copy(d, s, n, false, SITE) + n;
+	return (char *)copy_gate(d, s, n, false, SITE) + n;
 }
 
+/* Fortified variants (-D_FORTIFY_SOURCE builds, as Debian's are). */
 EXPORT void *__memcpy_chk(void *restrict d, const void *restrict s, size_t n, size_t dlen)
 {
 	if (unlikely(n > dlen))
 		__chk_fail();
-	if (likely(copy_plain(n))) {
-		void *(*f)(void *, const void *, size_t) = zio_real.memcpy;
-
-		if (likely(f != NULL))
-			return f(d, s, n);
-		zio_raw_copy(d, s, n);
-		return d;
-	}
-	return zio_copy(d, s, n, false, SITE);
+	return copy_gate(d, s, n, false, SITE);
 }
 
 EXPORT void *__memmove_chk(void *d, const void *s, size_t n, size_t dlen)
 {
 	if (unlikely(n > dlen))
 		__chk_fail();
-	if (likely(copy_plain(n))) {
-		void *(*f)(void *, const void *, size_t) = zio_real.memmove;
-
-		if (likely(f != NULL))
-			return f(d, s, n);
-		zio_raw_copy(d, s, n);
-		return d;
-	}
-	return zio_copy(d, s, n, true, SITE);
+	return copy_gate(d, s, n, true, SITE);
 }
 
 EXPORT void *__mempcpy_chk(void *restrict d, const void *restrict s, size_t n, size_t dlen)
 {
 	if (unlikely(n > dlen))
 		__chk_fail();
-	if (likely(copy_plain(n))) {
-		void *(*f)(void *, const void *, size_t) = zio_real.memcpy;
-
-		if (likely(f != NULL))
-			return (char *)f(d, s, n) + n;
-		zio_raw_copy(d, s, n);
-		return (char *)d + n;
-	}
-	return (char *)zio_copy(d, s, n, false, SITE) + n;
+	return (char *)copy_gate(d, s, n, false, SITE) + n;
 }
 
 /* ------------------------------------------------------------ AF_XDP */
@@ -651,17 +498,6 @@ EXPORT ssize_t pwritev64(int fd, const struct iovec *iov, int iovcnt, off_t off)
 
 /* ------------------------------------------------------------ release */
 
-/* A block freed: its pages stop holding the input noted there (policy.c). */
-static void forget_noted(void *p, size_t n)
-{
-	if (!atomic_load_explicit(&zio_lazy_live, memory_order_relaxed) ||
-	    !zio_policy_maybe_noted((uintptr_t)p, (uintptr_t)p + n))
-		return;
-	zio_lock();
-	zio_policy_forget_noted((uintptr_t)p, (uintptr_t)p + n);
-	zio_unlock();
-}
-
 static inline __attribute__((always_inline)) void free_gate(void *p)
 {
 	size_t n;
@@ -679,7 +515,7 @@ static inline __attribute__((always_inline)) void free_gate(void *p)
 	}
 	n = zio_real.malloc_usable_size(p);
 	if (n >= ZIO_PAGE) {
-		forget_noted(p, n);
+		zio_release_forget_noted(p, n);
 		if (!release_plain())
 			zio_release(p, n, ZIO_PREP_RELEASE, false);
 	}
@@ -691,17 +527,6 @@ EXPORT void free(void *p)
 	free_gate(p);
 }
 
-/* Does [p, p+n) hold IO data or aliases? */
-static bool holds_regions(void *p, size_t n)
-{
-	bool any;
-
-	zio_lock();
-	any = zio_region_first_overlap(&zio.ix, (uintptr_t)p, (uintptr_t)p + n) != NULL;
-	zio_unlock();
-	return any;
-}
-
 EXPORT void *realloc(void *p, size_t n)
 {
 	size_t old;
@@ -711,7 +536,7 @@ EXPORT void *realloc(void *p, size_t n)
 	if (!p || release_plain() || !zio_real.malloc_usable_size)
 		return zio_real.realloc(p, n);
 	old = zio_real.malloc_usable_size(p);
-	if (old < ZIO_PAGE || !holds_regions(p, old))
+	if (old < ZIO_PAGE || !zio_release_holds_regions(p, old))
 		return zio_real.realloc(p, n);
 	if (!n) {
 		free_gate(p);

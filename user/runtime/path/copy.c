@@ -386,150 +386,208 @@ static void *plain_copy(void *dst, const void *src, size_t n, bool is_move)
 	return dst;
 }
 
-/*
- * The copy.  `fixed`, when given, is the whole source already resolved
- * (an origin the caller owns, such as a UMEM frame); src is then only a
- * nominal address for the arithmetic.
- */
-static void *copy_impl(void *dst, const void *src, size_t n, bool is_move, uintptr_t site,
-		       const struct zio_seg *fixed)
-{
-	uintptr_t d = (uintptr_t)dst, s = (uintptr_t)src;
+/* One copy being planned: its source segments, the destination runs that
+ * become aliases, the pieces copied for real and the origins they read
+ * through (pinned). */
+struct plan {
+	uintptr_t d, s;
+	size_t n;
 	struct zio_seg segs[MAX_SEGS];
 	struct run runs[MAX_RUNS];
 	struct piece pc[MAX_PIECES];
 	struct zio_origin *pins[MAX_PINS];
-	struct span absent[MAX_RUNS];
-	int nseg, nr, npc = 0, npins = 0, saved = errno, nabsent = 0;
-	uint64_t alias_bytes, elided = 0, now;
-	bool overlap = !fixed && d < s + n && s < d + n, decided = false;
+	struct span absent[MAX_RUNS];   /* alias pages under the runs */
+	int nseg, nr, npc, npins, nabsent;
+	uint64_t alias_bytes;
+};
 
-	if (overlap || zio_ensure_ready())
-		goto plain;
+/* Resolve the source (fixed: the caller's origin) and plan the runs.
+ * Returns whether the policy has decided already (a promoted source). */
+static bool plan_source(struct plan *p, const struct zio_seg *fixed, uintptr_t site)
+{
+	bool decided = false;
 
-	zio_lock();
-	/* An original under dst that another thread reads right now must not
-	 * change, nor have its pages moved away by an alias over it. */
-	zio_wait_unpinned(d, d + n);
 	if (fixed) {
-		segs[0] = *fixed;
-		segs[0].addr = s;
-		segs[0].len = n;
-		nseg = 1;
+		p->segs[0] = *fixed;
+		p->segs[0].addr = p->s;
+		p->segs[0].len = p->n;
+		p->nseg = 1;
 	} else {
-		nseg = zio_index_resolve(&zio.ix, s, n, segs, MAX_SEGS);
-		if (nseg == 1 && !segs[0].o && promote_noted(s, n, d, site)) {
-			nseg = zio_index_resolve(&zio.ix, s, n, segs, MAX_SEGS);
+		p->nseg = zio_index_resolve(&zio.ix, p->s, p->n, p->segs, MAX_SEGS);
+		if (p->nseg == 1 && !p->segs[0].o && promote_noted(p->s, p->n, p->d, site)) {
+			p->nseg = zio_index_resolve(&zio.ix, p->s, p->n, p->segs, MAX_SEGS);
 			decided = true;
 		}
 	}
-	nr = nseg > 0 ? plan_runs(d, s, n, segs, nseg, runs, &alias_bytes) : 0;
-	if (nr && !decided && !runs_pay(runs, nr, d, n, site))
-		nr = 0;
-	if (!nr || alias_bytes < ZIO_PAGE || !zio_policy_allow(site, alias_bytes) ||
-	    zio.ix.n_alias + (uint64_t)nr > zio_opt.max_aliases) {
-		if (nr && zio.ix.n_alias + (uint64_t)nr > zio_opt.max_aliases)
-			zio_fallback(ZIO_FB_CAP);
-		if (nseg > 0 && (nseg > 1 || segs[0].o))
-			pr_trace("copy [%#lx,+%zu) <- %#lx (site %#lx): not elided", (unsigned long)d,
-				 n, (unsigned long)s, (unsigned long)site);
-		/* A plain copy; what it overwrites must be made safe first. */
-		if (zio_region_first_overlap(&zio.ix, d, d + n))
-			zio_prepare_range(d, d + n, ZIO_PREP_OVERWRITE);
-		if (atomic_load_explicit(&zio_lazy_live, memory_order_relaxed))
-			zio_policy_forget_noted(d, d + n);
-		/* Its source's alias pages are read from their origins: faulting
-		 * them in would cost a round trip each, and charge the touches
-		 * to whoever made those aliases (a declined copy of a received
-		 * buffer would turn its input site off). */
-		if (!fixed && nseg > 0 && source_aliased(segs, nseg) &&
-		    (nseg = zio_index_resolve(&zio.ix, s, n, segs, MAX_SEGS)) > 0 &&
-		    (npc = plan_pieces(d, s, d, d + n, segs, nseg, pc, 0, pins, &npins)) > 0) {
-			if (npins)
-				zio_defer_begin();
-			zio_unlock();
-			copy_pieces(pc, npc, pins, npins);
+	p->nr = p->nseg > 0 ? plan_runs(p->d, p->s, p->n, p->segs, p->nseg, p->runs,
+					&p->alias_bytes) : 0;
+	return decided;
+}
+
+/*
+ * Not elided: a plain copy, with what it overwrites made safe first.  Its
+ * source's alias pages are read from their origins: faulting them in
+ * would cost a round trip each, and charge the touches to whoever made
+ * those aliases (a declined copy of a received buffer would turn its
+ * input site off).  Lock held on entry, released.  Returns true when the
+ * copy is done, false when the caller still has to make it.
+ */
+static bool copy_declined(struct plan *p, bool fixed, uintptr_t site)
+{
+	if (p->nr && zio.ix.n_alias + (uint64_t)p->nr > zio_opt.max_aliases)
+		zio_fallback(ZIO_FB_CAP);
+	if (p->nseg > 0 && (p->nseg > 1 || p->segs[0].o))
+		pr_trace("copy [%#lx,+%zu) <- %#lx (site %#lx): not elided", (unsigned long)p->d,
+			 p->n, (unsigned long)p->s, (unsigned long)site);
+	if (zio_region_first_overlap(&zio.ix, p->d, p->d + p->n))
+		zio_prepare_range(p->d, p->d + p->n, ZIO_PREP_OVERWRITE);
+	if (atomic_load_explicit(&zio_lazy_live, memory_order_relaxed))
+		zio_policy_forget_noted(p->d, p->d + p->n);
+	p->npc = 0;
+	if (!fixed && p->nseg > 0 && source_aliased(p->segs, p->nseg) &&
+	    (p->nseg = zio_index_resolve(&zio.ix, p->s, p->n, p->segs, MAX_SEGS)) > 0)
+		p->npc = plan_pieces(p->d, p->s, p->d, p->d + p->n, p->segs, p->nseg, p->pc, 0,
+				     p->pins, &p->npins);
+	if (p->npins)
+		zio_defer_begin();
+	zio_unlock();
+	/* (planning may have failed half way: its pins go too) */
+	copy_pieces(p->pc, p->npc > 0 ? p->npc : 0, p->pins, p->npins);
+	return p->npc > 0;
+}
+
+/*
+ * Make dst safe to overwrite, except for the aliases under the pages
+ * about to be re-aliased: those stay until the new alias replaces them in
+ * the same critical section (install_run), so a concurrent reader sees
+ * old bytes or new ones, never a hole, even if installing fails; they are
+ * recorded as absent spans.  Originals under them do change, and are
+ * prepared.  0 or -errno.
+ */
+static int prepare_dst(struct plan *p)
+{
+	uintptr_t c = p->d;
+	int err = 0;
+
+	p->nabsent = 0;
+	for (int i = 0; i < p->nr && !err; i++) {
+		struct zio_region *r;
+		uintptr_t x = p->runs[i].p0;
+
+		if (c < x)
+			err = zio_prepare_range(c, x, ZIO_PREP_OVERWRITE);
+		while (!err && x < p->runs[i].p1 &&
+		       (r = zio_region_first_overlap(&zio.ix, x, p->runs[i].p1))) {
+			uintptr_t lo = r->node.start > x ? r->node.start : x;
+			uintptr_t hi = r->node.end < p->runs[i].p1 ? r->node.end : p->runs[i].p1;
+
+			if (r->type == ZIO_R_ORIG)
+				err = zio_prepare_range(lo, hi, ZIO_PREP_OVERWRITE);
+			else if (p->nabsent < MAX_RUNS)
+				p->absent[p->nabsent++] = (struct span){ lo, hi };
+			x = hi;
+		}
+		c = p->runs[i].p1;
+	}
+	if (!err && c < p->d + p->n)
+		err = zio_prepare_range(c, p->d + p->n, ZIO_PREP_OVERWRITE);
+	return err;
+}
+
+/* Install every run as an alias and plan the real copies around them.
+ * Returns the bytes elided (p->npc < 0: too fragmented to plan). */
+static uint64_t install_runs(struct plan *p, uintptr_t site)
+{
+	uint64_t now = zio_now_ns(), elided = 0;
+	uintptr_t cur = p->d;
+
+	p->npc = 0;
+	for (int i = 0; i <= p->nr && p->npc >= 0; i++) {
+		struct run *r = i < p->nr ? &p->runs[i] : NULL;
+		uintptr_t x = r ? r->p0 : p->d + p->n;
+
+		if (r) {
+			r->got = install_run(r, site, now,
+					     spans_cover(p->absent, p->nabsent, r->p0, r->p1));
+			elided += r->got;
+		}
+		if (cur < x)
+			p->npc = plan_pieces(p->d, p->s, cur, x, p->segs, p->nseg, p->pc, p->npc,
+					     p->pins, &p->npins);
+		if (r) {
+			cur = r->p0 + r->got;
+			if (cur < r->p1 && p->npc >= 0)
+				p->npc = plan_pieces(p->d, p->s, cur, r->p1, p->segs, p->nseg, p->pc,
+						     p->npc, p->pins, &p->npins);
+			cur = r->p1;
+		}
+	}
+	return elided;
+}
+
+/* Too fragmented to plan: copy what is not aliased straight from the
+ * source (its alias pages fault in, which is correct), including the part
+ * of a run that could not be aliased (its pages would not move: shared
+ * with a child since a fork). */
+static void copy_unplanned(const struct plan *p)
+{
+	uintptr_t cur = p->d, d = p->d, s = p->s;
+
+	for (int i = 0; i < p->nr; i++) {
+		if (cur < p->runs[i].p0)
+			zio_raw_copy((void *)cur, (const void *)(s + (cur - d)), p->runs[i].p0 - cur);
+		cur = p->runs[i].p0 + p->runs[i].got;
+		if (cur < p->runs[i].p1)
+			zio_raw_copy((void *)cur, (const void *)(s + (cur - d)), p->runs[i].p1 - cur);
+		cur = p->runs[i].p1;
+	}
+	if (cur < d + p->n)
+		zio_raw_copy((void *)cur, (const void *)(s + (cur - d)), d + p->n - cur);
+}
+
+/*
+ * The copy.  `fixed`, when given, is the whole source already resolved
+ * (an origin the caller owns, such as a UMEM frame); src is then only a
+ * nominal address for the arithmetic.  Returns dst; errno unchanged.
+ */
+static void *copy_impl(void *dst, const void *src, size_t n, bool is_move, uintptr_t site,
+		       const struct zio_seg *fixed)
+{
+	struct plan p = { .d = (uintptr_t)dst, .s = (uintptr_t)src, .n = n };
+	bool overlap = !fixed && p.d < p.s + n && p.s < p.d + n, decided;
+	int saved = errno;
+	uint64_t elided;
+
+	if (overlap || zio_ensure_ready())
+		goto plain;
+	zio_lock();
+	/* An original under dst that another thread reads right now must not
+	 * change, nor have its pages moved away by an alias over it. */
+	zio_wait_unpinned(p.d, p.d + n);
+	decided = plan_source(&p, fixed, site);
+	if (p.nr && !decided && !runs_pay(p.runs, p.nr, p.d, n, site))
+		p.nr = 0;
+	if (!p.nr || p.alias_bytes < ZIO_PAGE || !zio_policy_allow(site, p.alias_bytes) ||
+	    zio.ix.n_alias + (uint64_t)p.nr > zio_opt.max_aliases) {
+		if (copy_declined(&p, fixed, site)) {
 			errno = saved;
 			return dst;
 		}
-		/* (planning may have failed half way: its pins go too) */
-		if (npins)
-			zio_defer_begin();
-		zio_unlock();
-		copy_pieces(pc, 0, pins, npins);
 		goto plain;
 	}
-
-	/* Make dst safe to overwrite, except for the aliases under the pages
-	 * about to be re-aliased: those stay until the new alias replaces
-	 * them in the same critical section (install_run), so a concurrent
-	 * reader sees old bytes or new ones, never a hole, even if installing
-	 * fails.  Originals under them do change, and are prepared. */
-	{
-		uintptr_t c = d;
-		int err = 0;
-
-		for (int i = 0; i < nr && !err; i++) {
-			struct zio_region *r;
-			uintptr_t x = runs[i].p0;
-
-			if (c < x)
-				err = zio_prepare_range(c, x, ZIO_PREP_OVERWRITE);
-			while (!err && x < runs[i].p1 &&
-			       (r = zio_region_first_overlap(&zio.ix, x, runs[i].p1))) {
-				uintptr_t lo = r->node.start > x ? r->node.start : x;
-				uintptr_t hi = r->node.end < runs[i].p1 ? r->node.end : runs[i].p1;
-
-				if (r->type == ZIO_R_ORIG) {
-					err = zio_prepare_range(lo, hi, ZIO_PREP_OVERWRITE);
-				} else if (nabsent < MAX_RUNS) {
-					absent[nabsent++] = (struct span){ lo, hi };
-				}
-				x = hi;
-			}
-			c = runs[i].p1;
-		}
-		if (!err && c < d + n)
-			err = zio_prepare_range(c, d + n, ZIO_PREP_OVERWRITE);
-		if (err) {
-			zio_unlock();
-			zio_fallback(ZIO_FB_COPY);
-			goto plain;
-		}
+	if (prepare_dst(&p)) {
+		zio_unlock();
+		zio_fallback(ZIO_FB_COPY);
+		goto plain;
 	}
 	/* Preparing may have retired or split origins: resolve again. */
 	if (!fixed)
-		nseg = zio_index_resolve(&zio.ix, s, n, segs, MAX_SEGS);
-	nr = nseg > 0 ? plan_runs(d, s, n, segs, nseg, runs, &alias_bytes) : 0;
-
-	now = zio_now_ns();
-	{
-		uintptr_t cur = d;
-
-		for (int i = 0; i <= nr && npc >= 0; i++) {
-			uintptr_t x = i < nr ? runs[i].p0 : d + n;
-			uint64_t got = 0;
-
-			if (i < nr) {
-				got = install_run(&runs[i], site, now,
-						  spans_cover(absent, nabsent, runs[i].p0, runs[i].p1));
-				runs[i].got = got;
-				elided += got;
-			}
-			if (cur < x)
-				npc = plan_pieces(d, s, cur, x, segs, nseg, pc, npc, pins, &npins);
-			if (i < nr) {
-				cur = runs[i].p0 + got;
-				if (cur < runs[i].p1 && npc >= 0)
-					npc = plan_pieces(d, s, cur, runs[i].p1, segs, nseg, pc,
-							  npc, pins, &npins);
-				cur = runs[i].p1;
-			}
-		}
-	}
+		p.nseg = zio_index_resolve(&zio.ix, p.s, n, p.segs, MAX_SEGS);
+	p.nr = p.nseg > 0 ? plan_runs(p.d, p.s, n, p.segs, p.nseg, p.runs, &p.alias_bytes) : 0;
+	elided = install_runs(&p, site);
 	pr_trace("copy [%#lx,+%zu) <- %#lx (site %#lx): %llu bytes elided, %d pieces copied",
-		 (unsigned long)d, n, (unsigned long)s, (unsigned long)site,
-		 (unsigned long long)elided, npc);
+		 (unsigned long)p.d, n, (unsigned long)p.s, (unsigned long)site,
+		 (unsigned long long)elided, p.npc);
 	if (elided) {
 		ZIO_STAT_ADD(elided_copies, 1);
 		ZIO_STAT_ADD(elided_bytes, elided);
@@ -538,30 +596,14 @@ static void *copy_impl(void *dst, const void *src, size_t n, bool is_move, uintp
 	}
 	/* While origins are pinned for us, a handler of ours storing into one
 	 * would wait for us: keep signals deferred until they are unpinned. */
-	if (npins)
+	if (p.npins)
 		zio_defer_begin();
 	zio_unlock();
-
-	if (npc < 0) {
-		/* Too fragmented to plan: copy what is not aliased straight from
-		 * the source (its alias pages fault in, which is correct) —
-		 * including the part of a run that could not be aliased (its
-		 * pages would not move: shared with a child since a fork). */
-		uintptr_t cur = d;
-
-		for (int i = 0; i < nr; i++) {
-			if (cur < runs[i].p0)
-				zio_raw_copy((void *)cur, (const void *)(s + (cur - d)), runs[i].p0 - cur);
-			cur = runs[i].p0 + runs[i].got;
-			if (cur < runs[i].p1)
-				zio_raw_copy((void *)cur, (const void *)(s + (cur - d)), runs[i].p1 - cur);
-			cur = runs[i].p1;
-		}
-		if (cur < d + n)
-			zio_raw_copy((void *)cur, (const void *)(s + (cur - d)), d + n - cur);
-		npc = 0;
+	if (p.npc < 0) {
+		copy_unplanned(&p);
+		p.npc = 0;
 	}
-	copy_pieces(pc, npc, pins, npins);
+	copy_pieces(p.pc, p.npc, p.pins, p.npins);
 	errno = saved;
 	return dst;
 

@@ -313,125 +313,96 @@ static uint64_t expected(int fd, uint64_t len, off_t off, bool positional, int f
  * after: it consumes what it receives, and only into the buffer. */
 #define REDIRECT_FLAGS (MSG_DONTWAIT | MSG_WAITALL | MSG_NOSIGNAL | MSG_CMSG_CLOEXEC)
 
-ZIO_HIDDEN ssize_t zio_input(int fd, const struct iovec *iov, int iovcnt, uintptr_t site,
-			     ssize_t (*call)(void *ctx), void *ctx, void **bufp, off_t off,
-			     bool positional, int flags)
+/* Does some iovec hold aliases or depended-on originals?  Originals
+ * nothing depends on just stop being originals here: only the others
+ * need to know how much the input will write (a system call or two). */
+static bool needs_preparation(const struct iovec *iov, int iovcnt)
 {
-	struct zio_restore rs[MAX_RESTORE];
-	struct zio_redirect rd;
-	bool redirected = false;
-	int saved = errno, e, nrs = 0;
-	ssize_t ret;
-	uint64_t left;
-
-	if (atomic_load_explicit(&zio_live_regions, memory_order_acquire)) {
-		bool any = false;
-
-		/* Originals nothing depends on just stop being originals here;
-		 * only aliases and depended-on originals need to know how much
-		 * the input will write (which costs a system call or two). */
-		zio_lock();
-		for (int i = 0; i < iovcnt && !any; i++) {
-			uintptr_t a = (uintptr_t)iov[i].iov_base, b = a + iov[i].iov_len;
-			struct zio_region *r;
-
-			zio_wait_unpinned(a, b);
-			while (!any && b > a && (r = zio_region_first_overlap(&zio.ix, a, b))) {
-				if (r->type == ZIO_R_ALIAS || r->o->ref_pages) {
-					any = true;
-					break;
-				}
-				/* just this original's part of the buffer */
-				zio_prepare_range(r->node.start > a ? r->node.start : a,
-						  r->node.end < b ? r->node.end : b, ZIO_PREP_INPUT);
-			}
-		}
-		zio_unlock();
-		if (any) {
-			uint64_t total = 0, exp;
-			bool intr = false;
-
-			for (int i = 0; i < iovcnt; i++)
-				total += iov[i].iov_len;
-			exp = expected(fd, total, off, positional, flags, &intr);
-			if (intr) {
-				errno = EINTR;
-				return -1;
-			}
-			zio_lock();
-			/* (the queue was asked unlocked: another thread may have
-			 * begun to read from the buffer meanwhile) */
-			for (int i = 0; i < iovcnt; i++)
-				zio_wait_unpinned((uintptr_t)iov[i].iov_base,
-						  (uintptr_t)iov[i].iov_base + iov[i].iov_len);
-			if (bufp && iovcnt == 1 && !(flags & ~REDIRECT_FLAGS) && !positional)
-				redirected = zio_redirect_begin(&rd, (uintptr_t)iov[0].iov_base,
-								iov[0].iov_len, site, exp);
-			for (int i = 0; i < iovcnt && !redirected; i++) {
-				uintptr_t a = (uintptr_t)iov[i].iov_base;
-				uint64_t l = iov[i].iov_len, x = exp < l ? exp : l;
-
-				exp -= x;
-				if (l && zio_region_first_overlap(&zio.ix, a, a + l)) {
-					/* one restore list: the last iovecs share what is left */
-					nrs += zio_prepare_input(a, l, x, rs + nrs, MAX_RESTORE - nrs, site);
-				}
-			}
-			zio_unlock();
-		}
-	}
-
-	if (redirected) {
-		void *buf = *bufp;
-
-		*bufp = (void *)rd.sb;
-		errno = saved;
-		ret = call(ctx);
-		e = errno;
-		*bufp = buf;
-		zio_redirect_end(&rd, ret);
-		errno = e;
-		return ret;
-	}
-
-	errno = saved;
-	ret = call(ctx);
-	e = errno;
-
-	if (nrs) {
-		uint64_t done = ret > 0 ? (uint64_t)ret : 0;
-
-		/* Restore entries are in iovec order; map the byte count onto
-		 * each iovec. */
-		zio_lock();
-		for (int i = 0, k = 0; i < iovcnt && k < nrs; i++) {
-			uintptr_t a = (uintptr_t)iov[i].iov_base;
-			uint64_t l = iov[i].iov_len, w = done < l ? done : l;
-			int j = k;
-
-			done -= w;
-			while (j < nrs && rs[j].lo >= pg_dn(a) && rs[j].lo < a + l)
-				j++;
-			zio_finish_input(a, w, rs + k, j - k);
-			k = j;
-		}
-		zio_unlock();
-	}
-
-	if (ret < (ssize_t)zio_opt.input_min) {
-		errno = e;
-		return ret;
-	}
+	bool any = false;
 
 	zio_lock();
-	left = (uint64_t)ret;
-	for (int i = 0; i < iovcnt && left; i++) {
+	for (int i = 0; i < iovcnt && !any; i++) {
+		uintptr_t a = (uintptr_t)iov[i].iov_base, b = a + iov[i].iov_len;
+		struct zio_region *r;
+
+		zio_wait_unpinned(a, b);
+		while (!any && b > a && (r = zio_region_first_overlap(&zio.ix, a, b))) {
+			if (r->type == ZIO_R_ALIAS || r->o->ref_pages) {
+				any = true;
+				break;
+			}
+			/* just this original's part of the buffer */
+			zio_prepare_range(r->node.start > a ? r->node.start : a,
+					  r->node.end < b ? r->node.end : b, ZIO_PREP_INPUT);
+		}
+	}
+	zio_unlock();
+	return any;
+}
+
+/* The buffers are about to receive exp bytes: redirect the input into the
+ * arena (true, rd set up), or prepare each iovec, filling rs (*nrs). */
+static bool prepare_buffers(const struct iovec *iov, int iovcnt, uint64_t exp, uintptr_t site,
+			    bool may_redirect, struct zio_redirect *rd, struct zio_restore *rs,
+			    int *nrs)
+{
+	bool redirected = false;
+
+	zio_lock();
+	/* (the queue was asked unlocked: another thread may have begun to
+	 * read from the buffer meanwhile) */
+	for (int i = 0; i < iovcnt; i++)
+		zio_wait_unpinned((uintptr_t)iov[i].iov_base,
+				  (uintptr_t)iov[i].iov_base + iov[i].iov_len);
+	if (may_redirect)
+		redirected = zio_redirect_begin(rd, (uintptr_t)iov[0].iov_base, iov[0].iov_len,
+						site, exp);
+	for (int i = 0; i < iovcnt && !redirected; i++) {
 		uintptr_t a = (uintptr_t)iov[i].iov_base;
-		uint64_t len = iov[i].iov_len < left ? iov[i].iov_len : left;
+		uint64_t l = iov[i].iov_len, x = exp < l ? exp : l;
+
+		exp -= x;
+		/* one restore list: the last iovecs share what is left */
+		if (l && zio_region_first_overlap(&zio.ix, a, a + l))
+			*nrs += zio_prepare_input(a, l, x, rs + *nrs, MAX_RESTORE - *nrs, site);
+	}
+	zio_unlock();
+	return redirected;
+}
+
+/* After the input wrote `done` bytes: the restore entries (in iovec
+ * order) put back what it did not write, iovec by iovec. */
+static void finish_buffers(const struct iovec *iov, int iovcnt, uint64_t done,
+			   struct zio_restore *rs, int nrs)
+{
+	zio_lock();
+	for (int i = 0, k = 0; i < iovcnt && k < nrs; i++) {
+		uintptr_t a = (uintptr_t)iov[i].iov_base;
+		uint64_t l = iov[i].iov_len, w = done < l ? done : l;
+		int j = k;
+
+		done -= w;
+		while (j < nrs && rs[j].lo >= pg_dn(a) && rs[j].lo < a + l)
+			j++;
+		zio_finish_input(a, w, rs + k, j - k);
+		k = j;
+	}
+	zio_unlock();
+}
+
+/* The n bytes received become originals, iovec by iovec, where the
+ * policy tracks the input site. */
+static void record_originals(int fd, const struct iovec *iov, int iovcnt, uint64_t n,
+			     uintptr_t site)
+{
+	zio_lock();
+	for (int i = 0; i < iovcnt && n; i++) {
+		uintptr_t a = (uintptr_t)iov[i].iov_base;
+		uint64_t len = iov[i].iov_len < n ? iov[i].iov_len : n;
 		struct zio_region *r;
 		bool blocked = false;
 
-		left -= len;
+		n -= len;
 		if (len < zio_opt.input_min)
 			continue;
 		/* Originals the kernel overwrote beyond what was expected were
@@ -457,6 +428,53 @@ ZIO_HIDDEN ssize_t zio_input(int fd, const struct iovec *iov, int iovcnt, uintpt
 		}
 	}
 	zio_unlock();
+}
+
+ZIO_HIDDEN ssize_t zio_input(int fd, const struct iovec *iov, int iovcnt, uintptr_t site,
+			     ssize_t (*call)(void *ctx), void *ctx, void **bufp, off_t off,
+			     bool positional, int flags)
+{
+	struct zio_restore rs[MAX_RESTORE];
+	struct zio_redirect rd;
+	bool redirected = false;
+	int saved = errno, e, nrs = 0;
+	ssize_t ret;
+
+	if (atomic_load_explicit(&zio_live_regions, memory_order_acquire) &&
+	    needs_preparation(iov, iovcnt)) {
+		uint64_t total = 0, exp;
+		bool intr = false;
+
+		for (int i = 0; i < iovcnt; i++)
+			total += iov[i].iov_len;
+		exp = expected(fd, total, off, positional, flags, &intr);
+		if (intr) {
+			errno = EINTR;
+			return -1;
+		}
+		redirected = prepare_buffers(iov, iovcnt, exp, site,
+					     bufp && iovcnt == 1 && !(flags & ~REDIRECT_FLAGS) &&
+					     !positional, &rd, rs, &nrs);
+	}
+	if (redirected) {
+		void *buf = *bufp;
+
+		*bufp = (void *)rd.sb;
+		errno = saved;
+		ret = call(ctx);
+		e = errno;
+		*bufp = buf;
+		zio_redirect_end(&rd, ret);
+		errno = e;
+		return ret;
+	}
+	errno = saved;
+	ret = call(ctx);
+	e = errno;
+	if (nrs)
+		finish_buffers(iov, iovcnt, ret > 0 ? (uint64_t)ret : 0, rs, nrs);
+	if (ret >= (ssize_t)zio_opt.input_min)
+		record_originals(fd, iov, iovcnt, (uint64_t)ret, site);
 	errno = e;
 	return ret;
 }

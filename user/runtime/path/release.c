@@ -67,3 +67,25 @@ ZIO_HIDDEN int zio_release_for_remap(void *p, size_t n)
 	errno = saved;
 	return err ? -1 : 0;
 }
+
+/* A block freed: its pages stop holding the input noted there (policy.c). */
+ZIO_HIDDEN void zio_release_forget_noted(void *p, size_t n)
+{
+	if (!atomic_load_explicit(&zio_lazy_live, memory_order_relaxed) ||
+	    !zio_policy_maybe_noted((uintptr_t)p, (uintptr_t)p + n))
+		return;
+	zio_lock();
+	zio_policy_forget_noted((uintptr_t)p, (uintptr_t)p + n);
+	zio_unlock();
+}
+
+/* Does [p, p+n) hold IO data or aliases? */
+ZIO_HIDDEN bool zio_release_holds_regions(void *p, size_t n)
+{
+	bool any;
+
+	zio_lock();
+	any = zio_region_first_overlap(&zio.ix, (uintptr_t)p, (uintptr_t)p + n) != NULL;
+	zio_unlock();
+	return any;
+}

@@ -14,4 +14,9 @@ void zio_release(void *p, size_t n, enum zio_prep how, bool unmapping);
  * not be made safe (the caller then fails the call with ENOMEM). */
 int zio_release_for_remap(void *p, size_t n);
 
+/* A freed block stops holding the input noted there (the policy's notes). */
+void zio_release_forget_noted(void *p, size_t n);
+/* Does [p, p+n) hold originals or aliases now? */
+bool zio_release_holds_regions(void *p, size_t n);
+
 #endif
