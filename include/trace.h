@@ -16,13 +16,14 @@
 #else
 #include <linux/types.h>
 #endif
+#include "zio.h"
 
 /* Bumped whenever a struct below changes shape. */
 #define ZIO_TRACE_ABI 1
 
 /* Default elision threshold: copies of at least this many bytes are
- * candidates for elision, the same meaning as the runtime's ZIO_THRESHOLD. */
-#define ZIO_TRACE_THRESHOLD_DEFAULT 16384
+ * candidates for elision, the runtime's own default (ZIO_THRESHOLD). */
+#define ZIO_TRACE_THRESHOLD_DEFAULT ZIO_DEFAULT_THRESHOLD
 
 /* Row kinds of the table. */
 enum zio_trace_kind {

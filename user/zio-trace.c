@@ -74,7 +74,7 @@ static const struct argp_option opts[] = {
 	{ "pid", 'p', "PID", 0, "Trace this process", 0 },
 	{ "duration", 'd', "DURATION", 0, "Trace for this many seconds", 0 },
 	{ "threshold", OPT_THRESHOLD, "BYTES", 0,
-	  "Copies of at least BYTES are elidable (default 16384)", 0 },
+	  "Copies of at least BYTES are elidable (default 64K, as zio-run's)", 0 },
 	{ "min-input", OPT_MIN_INPUT, "BYTES", 0,
 	  "Ignore input calls returning fewer bytes (default 1)", 0 },
 	{ "min-copy", OPT_MIN_COPY, "BYTES", 0,
@@ -121,9 +121,15 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	case OPT_THRESHOLD:
 	case OPT_MIN_INPUT:
 	case OPT_MIN_COPY:
-		if (zio_parse_long(arg, 1, LONG_MAX, &v)) {
-			pr_warn("zio-trace: invalid size: %s\n", arg);
-			argp_usage(state);
+		{
+			long long b;
+
+			if (zio_parse_bytes(arg, 1, LONG_MAX, &b)) {
+				pr_warn("zio-trace: invalid size: %s (digits with an optional K, M "
+					"or G)\n", arg);
+				argp_usage(state);
+			}
+			v = (long)b;
 		}
 		if (key == OPT_THRESHOLD)
 			env.threshold = v;

@@ -156,7 +156,7 @@ static void trace_expect(const struct trace_row *rows, int nr,
 	cr_expect_str_eq(r->elidable, elidable, "%s: elidable", site);
 }
 
-/* Every row of trace_target at the default threshold. */
+/* Every row of trace_target at a threshold of 16 KiB. */
 static void trace_expect_all(const struct trace_row *rows, int nr)
 {
 	trace_expect(rows, nr, "copy_a", "app", "memcpy", 3, 3 * 262144, "3");
@@ -173,13 +173,16 @@ static void trace_target_run(const char *opt, const char *val, char *out,
 			     size_t outsz)
 {
 	char tool[4096], prog[4096];
-	char *argv[8];
+	char *argv[10];
 	int i = 0, rc;
 
 	snprintf(tool, sizeof(tool), "%s/zio-trace", trace_build());
 	snprintf(prog, sizeof(prog), "%s/tests/progs/trace_target",
 		 trace_build());
 	argv[i++] = tool;
+	/* the target's copies are sized for a threshold of 16 KiB */
+	argv[i++] = "--threshold";
+	argv[i++] = "16K";
 	if (opt) {
 		argv[i++] = (char *)opt;
 		argv[i++] = (char *)val;
@@ -339,7 +342,7 @@ Test(trace, attach_pid)
 		close(po[0]);
 		close(pe[0]);
 		close(in[1]);
-		execl(tool, tool, "-p", pidstr, (char *)NULL);
+		execl(tool, tool, "--threshold", "16K", "-p", pidstr, (char *)NULL);
 		_exit(127);
 	}
 	close(po[1]);
@@ -404,7 +407,7 @@ Test(trace, perf_event_uprobes)
 {
 	static char out[TRACE_OUT_MAX];
 	char tool[4096], prog[4096];
-	char *argv[] = { tool, "--no-multi", "-j", "--", prog, NULL };
+	char *argv[] = { tool, "--threshold", "16K", "--no-multi", "-j", "--", prog, NULL };
 
 	trace_require();
 	snprintf(tool, sizeof(tool), "%s/zio-trace", trace_build());
