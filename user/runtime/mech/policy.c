@@ -41,7 +41,7 @@
 #include "base/options.h"
 #include "base/probes.h"
 #include "mech/policy.h"
-#include "mech/state.h"
+#include "mech/stats.h"
 
 #define SITES 4096           /* power of two */
 #define MIN_SAMPLE_PAGES 32

@@ -32,7 +32,6 @@ ZIO_HIDDEN struct zio_state zio = {
 	.uffd = -1,
 	.wake_fd = -1,
 };
-ZIO_HIDDEN struct zio_stats zio_stats;
 ZIO_HIDDEN _Atomic int zio_active;
 ZIO_HIDDEN _Atomic uint64_t zio_live_regions;
 ZIO_HIDDEN _Atomic uint64_t zio_live_aliases;
