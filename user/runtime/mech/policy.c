@@ -41,11 +41,8 @@
 #include "base/options.h"
 #include "base/probes.h"
 #include "mech/policy.h"
+#include "mech/policy_cost.h"
 #include "mech/stats.h"
-
-#define SITES 4096           /* power of two */
-#define MIN_SAMPLE_PAGES 32
-#define MAX_BACKOFF 4096
 
 struct site {
 	uintptr_t ip;
@@ -61,37 +58,6 @@ struct site {
 };
 
 static struct site sites[SITES];
-
-/* Measured on the development machine (tools/microbench, 512 KiB). */
-#define NS_COPY_POPULATED 170   /* memcpy into populated, cold memory */
-#define NS_COPY_FRESH    1900   /* memcpy into memory never touched */
-#define NS_WP              65   /* UFFDIO_WRITEPROTECT on */
-#define NS_UNWP            75   /* ... and off */
-#define NS_MOVE            80   /* UFFDIO_MOVE */
-/* A populated destination page aliased, then freed: moved aside
- * (parked) and a populated page moved back (refilled), each a move with
- * its TLB flush, in batches of one copy's pages.  Server CPU per redis GET
- * of 256 KiB into recycled reply buffers: +12 us with elision for 56
- * such pages, plus the ~15 us copy it saved: ~500 ns per page. */
-#define NS_PARK_ROUND     500
-#define NS_COLD           150   /* receiving into cold spare pages */
-#define NS_ALIAS           25   /* index and registration per alias page */
-/* Per original and per alias whatever their size: the system calls
- * (write protect, moves or unprotect; register) have a base cost of
- * ~0.5-1 us each here, which dominates below ~32 pages. */
-#define NS_ORIGIN_FIXED  2000
-#define NS_ALIAS_FIXED   1000
-#define EXPLORE            64
-#define EXPLORE_MAX      4096
-#define USEFUL_MIN       0.05  /* below (after USEFUL_ENDS ends): inputs noted only */
-#define USEFUL_ENDS        32
-/* One fault round trip, faulting thread blocked and our fault thread
- * woken: 15-20 us a page with both on one CPU (echo sweep, touch 10% and
- * 50% of fresh replies: server time per reply against 0%), 36 us
- * unpinned (tools/microbench fault_roundtrip). */
-#define NS_FAULT        20000
-#define TOUCH_LIMIT      0.75  /* of saved_ns: back off above */
-#define NS_FILL           800   /* UFFDIO_COPY of one page */
 
 struct insite {
 	uintptr_t ip;
@@ -169,15 +135,6 @@ ZIO_HIDDEN void zio_policy_alias_end(uintptr_t ip, uint64_t pages, bool released
 		s->reused /= 2;
 	}
 }
-
-/*
- * How many of a destination's pages are populated: the copy site's last
- * mincore answer, reused PRESENT_REUSE times.  A site's destinations keep
- * their state (a pool's buffers stay populated, fresh ones stay fresh),
- * and the system call was 3% of a declining server's time (echo, pooled,
- * 64 KiB, 4 copies).
- */
-#define PRESENT_REUSE 16
 
 ZIO_HIDDEN bool zio_policy_present_hint(uintptr_t ip, uint64_t pages, uint64_t *present)
 {
@@ -293,7 +250,6 @@ ZIO_HIDDEN bool zio_policy_later_alias(uintptr_t copy_site, uint64_t pages, uint
  * is a hint that its page held input, never trusted for bytes: aliasing
  * any page is correct, only less useful when the hint is stale.
  */
-#define LAZY_SLOTS (1u << 18)
 #define LAZY_MASK  (LAZY_SLOTS - 1)
 #define LAZY_SHIFT 13                   /* SITES + 1 fits below */
 static uint64_t lazy[LAZY_SLOTS];

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The constants of the policy's cost model (policy.c): table sizes,
+ * what each mechanism costs in ns per page, the back-off and explore
+ * rates.  Private to policy.c; apart so that its unit tests
+ * (tests/unit/test_policy.c) weigh decisions with the same numbers.
+ */
+#ifndef ZIO_MECH_POLICY_COST_H
+#define ZIO_MECH_POLICY_COST_H
+
+#define SITES 4096           /* power of two */
+#define MIN_SAMPLE_PAGES 32
+#define MAX_BACKOFF 4096
+
+/* Measured on the development machine (tools/microbench, 512 KiB). */
+#define NS_COPY_POPULATED 170   /* memcpy into populated, cold memory */
+#define NS_COPY_FRESH    1900   /* memcpy into memory never touched */
+#define NS_WP              65   /* UFFDIO_WRITEPROTECT on */
+#define NS_UNWP            75   /* ... and off */
+#define NS_MOVE            80   /* UFFDIO_MOVE */
+/* A populated destination page aliased, then freed: moved aside
+ * (parked) and a populated page moved back (refilled), each a move with
+ * its TLB flush, in batches of one copy's pages.  Server CPU per redis GET
+ * of 256 KiB into recycled reply buffers: +12 us with elision for 56
+ * such pages, plus the ~15 us copy it saved: ~500 ns per page. */
+#define NS_PARK_ROUND     500
+#define NS_COLD           150   /* receiving into cold spare pages */
+#define NS_ALIAS           25   /* index and registration per alias page */
+/* Per original and per alias whatever their size: the system calls
+ * (write protect, moves or unprotect; register) have a base cost of
+ * ~0.5-1 us each here, which dominates below ~32 pages. */
+#define NS_ORIGIN_FIXED  2000
+#define NS_ALIAS_FIXED   1000
+#define EXPLORE            64
+#define EXPLORE_MAX      4096
+#define USEFUL_MIN       0.05  /* below (after USEFUL_ENDS ends): inputs noted only */
+#define USEFUL_ENDS        32
+/* One fault round trip, faulting thread blocked and our fault thread
+ * woken: 15-20 us a page with both on one CPU (echo sweep, touch 10% and
+ * 50% of fresh replies: server time per reply against 0%), 36 us
+ * unpinned (tools/microbench fault_roundtrip). */
+#define NS_FAULT        20000
+#define TOUCH_LIMIT      0.75  /* of saved_ns: back off above */
+#define NS_FILL           800   /* UFFDIO_COPY of one page */
+
+/*
+ * How many of a destination's pages are populated: the copy site's last
+ * mincore answer, reused PRESENT_REUSE times.  A site's destinations keep
+ * their state (a pool's buffers stay populated, fresh ones stay fresh),
+ * and the system call was 3% of a declining server's time (echo, pooled,
+ * 64 KiB, 4 copies).
+ */
+#define PRESENT_REUSE 16
+
+/* Slots of the table of noted input pages (a power of two) */
+#define LAZY_SLOTS (1u << 18)
+
+#endif
