@@ -70,10 +70,10 @@ INTEG_SRCS := $(wildcard tests/integ/*.c)
 
 # Internal objects the unit tests link directly (no preload involved):
 # the pure modules and what they need (stats.o: the counters policy.o
-# adds to).
+# adds to; pkt.o's clock and AF_XDP state come from tests/unit/test_pkt.c).
 UNIT_LIB_OBJS := $(OUT)/lib/mech/index.o $(OUT)/lib/mech/tree.o $(OUT)/lib/base/log.o \
 	$(OUT)/lib/base/options.o $(OUT)/lib/base/real.o $(OUT)/lib/base/faultinject.o \
-	$(OUT)/lib/mech/policy.o $(OUT)/lib/mech/stats.o
+	$(OUT)/lib/mech/policy.o $(OUT)/lib/mech/stats.o $(OUT)/lib/xsk/pkt.o
 
 all: $(OUT)/libzio.so $(OUT)/zio-run $(OUT)/zio-trace $(OUT)/zio-stat $(TOOL_BINS) $(PROG_BINS)
 
