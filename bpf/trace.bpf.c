@@ -7,7 +7,10 @@
  * (memcpy, memmove, ...) follow that data from buffer to buffer, and
  * count each copy of it at its call site; uprobes on its output functions
  * (write, send, ...) count IO data handed to the kernel.  All probes are
- * attached to one PID (see user/cli/trace.c), so nothing here filters by PID.
+ * attached to the traced processes' PIDs (see user/cli/trace.c), so
+ * nothing here filters by PID; a fork of a traced process is announced
+ * on the `forks` ring (zio_fork), and zio-trace attaches to the child too
+ * (nginx's workers, redis's rewrite child).  IO marks are per process.
  *
  * Where the IO data is: the "io_pages" hash, one entry per 4 KiB page of
  * the process that holds IO bytes, with the hull [lo, hi) of those bytes
@@ -68,9 +71,23 @@ struct io_span {
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 1 << 18);	/* 1 GiB of IO data */
-	__type(key, __u64);		/* page number: addr >> 12 */
+	__type(key, __u64);		/* tgid << 40 | page number (addr >> 12) */
 	__type(value, struct io_span);
 } io_pages SEC(".maps");
+
+/* The traced processes (by tgid): their forks are followed. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ZIO_TRACE_MAX_PROCS);
+	__type(key, __u32);
+	__type(value, __u8);
+} traced SEC(".maps");
+
+/* Children of traced processes, for zio-trace to attach to. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} forks SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -119,6 +136,7 @@ struct range_ctx {
 	__u64 start;
 	__u64 end;
 	__u64 first_page;
+	__u64 tg;	/* the process's part of the io_pages keys */
 	__u64 io_bytes;	/* scan: IO bytes in [start, end) */
 	__u64 io_lo;	/* scan: hull of those bytes */
 	__u64 io_hi;
@@ -142,14 +160,14 @@ static __always_inline void total_add(__u64 *field, __u64 v)
 static long scan_cb(__u32 i, void *data)
 {
 	struct range_ctx *c = data;
-	__u64 page = c->first_page + i;
+	__u64 page = c->first_page + i, key = c->tg | page;
 	__u64 base = page << PAGE_SHIFT_;
 	struct io_span *s;
 	__u64 a, b;
 
 	if (base >= c->end)
 		return 1;
-	s = bpf_map_lookup_elem(&io_pages, &page);
+	s = bpf_map_lookup_elem(&io_pages, &key);
 	if (!s)
 		return 0;
 	a = max_u64(c->start, base + s->lo);
@@ -167,7 +185,7 @@ static long scan_cb(__u32 i, void *data)
 static long mark_cb(__u32 i, void *data)
 {
 	struct range_ctx *c = data;
-	__u64 page = c->first_page + i;
+	__u64 page = c->first_page + i, key = c->tg | page;
 	__u64 base = page << PAGE_SHIFT_;
 	struct io_span span, *s;
 
@@ -175,7 +193,7 @@ static long mark_cb(__u32 i, void *data)
 		return 1;
 	span.lo = max_u64(c->start, base) - base;
 	span.hi = min_u64(c->end, base + PAGE_SIZE_) - base;
-	s = bpf_map_lookup_elem(&io_pages, &page);
+	s = bpf_map_lookup_elem(&io_pages, &key);
 	if (s) {
 		if (span.lo < s->lo)
 			s->lo = span.lo;
@@ -183,8 +201,8 @@ static long mark_cb(__u32 i, void *data)
 			s->hi = span.hi;
 		return 0;
 	}
-	if (bpf_map_update_elem(&io_pages, &page, &span, BPF_NOEXIST) &&
-	    !bpf_map_lookup_elem(&io_pages, &page))
+	if (bpf_map_update_elem(&io_pages, &key, &span, BPF_NOEXIST) &&
+	    !bpf_map_lookup_elem(&io_pages, &key))
 		total_add(&totals.lost, 1);
 	return 0;
 }
@@ -192,20 +210,20 @@ static long mark_cb(__u32 i, void *data)
 static long clear_cb(__u32 i, void *data)
 {
 	struct range_ctx *c = data;
-	__u64 page = c->first_page + i;
+	__u64 page = c->first_page + i, key = c->tg | page;
 	__u64 base = page << PAGE_SHIFT_;
 	struct io_span *s;
 	__u32 a, b;
 
 	if (base >= c->end)
 		return 1;
-	s = bpf_map_lookup_elem(&io_pages, &page);
+	s = bpf_map_lookup_elem(&io_pages, &key);
 	if (!s)
 		return 0;
 	a = max_u64(c->start, base) - base;
 	b = min_u64(c->end, base + PAGE_SIZE_) - base;
 	if (a <= s->lo && b >= s->hi)
-		bpf_map_delete_elem(&io_pages, &page);
+		bpf_map_delete_elem(&io_pages, &key);
 	else if (a <= s->lo && b > s->lo)
 		s->lo = b;	/* overwrote the head of the IO bytes */
 	else if (a < s->hi && b >= s->hi)
@@ -223,6 +241,7 @@ static __always_inline void range_walk(struct range_ctx *c, __u64 addr,
 	c->start = addr;
 	c->end = addr + len;
 	c->first_page = addr >> PAGE_SHIFT_;
+	c->tg = (bpf_get_current_pid_tgid() >> 32) << 40;
 	c->io_bytes = 0;
 	c->io_lo = 0;
 	c->io_hi = 0;
@@ -414,5 +433,29 @@ int BPF_KPROBE(zio_exit)
 {
 	__sync_fetch_and_add(&exit_stops, 1);
 	bpf_send_signal(19 /* SIGSTOP */);
+	return 0;
+}
+
+/*
+ * A traced process forked: the child is traced too (its memory is a copy,
+ * its IO marks start empty), and zio-trace attaches its probes to it.
+ * Threads (same tgid) need nothing: the probes follow the process.
+ */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(zio_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = BPF_CORE_READ(parent, tgid), ctgid = BPF_CORE_READ(child, tgid);
+	__u8 one = 1;
+	__u32 *slot;
+
+	if (ptgid == ctgid || !bpf_map_lookup_elem(&traced, &ptgid))
+		return 0;
+	if (bpf_map_update_elem(&traced, &ctgid, &one, BPF_ANY))
+		return 0;
+	slot = bpf_ringbuf_reserve(&forks, sizeof(*slot), 0);
+	if (!slot)
+		return 0;
+	*slot = ctgid;
+	bpf_ringbuf_submit(slot, 0);
 	return 0;
 }

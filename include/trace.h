@@ -19,7 +19,10 @@
 #include "zio.h"
 
 /* Bumped whenever a struct below changes shape. */
-#define ZIO_TRACE_ABI 1
+#define ZIO_TRACE_ABI 2
+
+/* Processes traced at once: the first and the children it forks. */
+#define ZIO_TRACE_MAX_PROCS 64
 
 /* Default elision threshold: copies of at least this many bytes are
  * candidates for elision, the runtime's own default (ZIO_THRESHOLD). */

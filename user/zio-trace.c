@@ -35,6 +35,8 @@ static struct env {
 	int verbose;
 	bool json;
 	bool no_multi;
+	bool no_follow;
+	long long ops;
 	char **argv;		/* -- PROGRAM ARGS */
 } env = {
 	.threshold = ZIO_TRACE_THRESHOLD_DEFAULT,
@@ -55,19 +57,25 @@ const char argp_program_doc[] =
 "    zio-trace -p 181 -d 10     # trace PID 181 for 10 seconds\n"
 "    zio-trace --threshold 65536 -p 181  # count copies >= 64 KiB as elidable\n"
 "    zio-trace -j -- ./server   # print the table as JSON\n"
+"    zio-trace --ops 10000 -p 181  # per-request counts: the load made 10000\n"
 "    zio-trace --min-copy 1024 -p 181  # hide copies under 1 KiB\n"
 "    kill -USR1 $(pidof zio-trace)  # print the table so far, start anew\n"
 "\n"
 "KIND app: a copy of IO data inside the program; iostack: IO data handed to\n"
 "an output call (the kernel copies it).  BYTES of an app site are its copy\n"
 "sizes, of an iostack site the IO bytes output; IO-SHARE is BYTES over the\n"
-"bytes of IO input; ELIDABLE counts the app copies >= the threshold.\n";
+"bytes of IO input; ELIDABLE counts the app copies >= the threshold.  PER-OP\n"
+"is CALLS per operation: --ops N says how many the load made, else every\n"
+"input call that returned data counts as one.  Children the program forks\n"
+"(workers, a rewrite child) are traced too, unless --no-follow.\n";
 
 enum {
 	OPT_THRESHOLD = 0x100,
 	OPT_MIN_INPUT,
 	OPT_MIN_COPY,
 	OPT_NO_MULTI,
+	OPT_NO_FOLLOW,
+	OPT_OPS,
 };
 
 static const struct argp_option opts[] = {
@@ -82,6 +90,10 @@ static const struct argp_option opts[] = {
 	{ "json", 'j', NULL, 0, "Print JSON instead of a table", 0 },
 	{ "no-multi", OPT_NO_MULTI, NULL, 0,
 	  "One perf-event uprobe per function (as before kernel 6.6)", 0 },
+	{ "no-follow", OPT_NO_FOLLOW, NULL, 0, "Trace the one process, not the children it forks",
+	  0 },
+	{ "ops", OPT_OPS, "N", 0,
+	  "The load made N operations: counts per operation (default: the input calls)", 0 },
 	{ "verbose", 'v', NULL, 0, "Verbose debug output", 0 },
 	{ NULL, 'h', NULL, OPTION_HIDDEN, "Show the full help", 0 },
 	{},
@@ -103,6 +115,15 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_NO_MULTI:
 		env.no_multi = true;
+		break;
+	case OPT_NO_FOLLOW:
+		env.no_follow = true;
+		break;
+	case OPT_OPS:
+		if (zio_parse_bytes(arg, 1, 1LL << 50, &env.ops)) {
+			pr_warn("zio-trace: invalid --ops: %s (a count of at least 1)\n", arg);
+			argp_usage(state);
+		}
 		break;
 	case 'p':
 		if (zio_parse_long(arg, 1, INT_MAX, &v)) {
@@ -207,7 +228,7 @@ int main(int argc, char **argv)
 	o = (struct zio_tracer_opts){
 		.pid = env.pid, .argv = env.argv, .threshold = env.threshold,
 		.min_input = env.min_input, .min_copy = env.min_copy, .json = env.json,
-		.no_multi = env.no_multi,
+		.no_multi = env.no_multi, .no_follow = env.no_follow, .ops = (__u64)env.ops,
 	};
 	t = zio_tracer__open(&o);
 	if (!t)

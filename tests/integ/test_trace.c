@@ -173,16 +173,18 @@ static void trace_target_run(const char *opt, const char *val, char *out,
 			     size_t outsz)
 {
 	char tool[4096], prog[4096];
-	char *argv[10];
+	char *argv[12];
 	int i = 0, rc;
 
 	snprintf(tool, sizeof(tool), "%s/zio-trace", trace_build());
 	snprintf(prog, sizeof(prog), "%s/tests/progs/trace_target",
 		 trace_build());
 	argv[i++] = tool;
-	/* the target's copies are sized for a threshold of 16 KiB */
+	/* the target's copies are sized for a threshold of 16 KiB; its
+	 * feeder child is not part of the counts */
 	argv[i++] = "--threshold";
 	argv[i++] = "16K";
+	argv[i++] = "--no-follow";
 	if (opt) {
 		argv[i++] = (char *)opt;
 		argv[i++] = (char *)val;
@@ -342,7 +344,7 @@ Test(trace, attach_pid)
 		close(po[0]);
 		close(pe[0]);
 		close(in[1]);
-		execl(tool, tool, "--threshold", "16K", "-p", pidstr, (char *)NULL);
+		execl(tool, tool, "--threshold", "16K", "--no-follow", "-p", pidstr, (char *)NULL);
 		_exit(127);
 	}
 	close(po[1]);
@@ -407,7 +409,8 @@ Test(trace, perf_event_uprobes)
 {
 	static char out[TRACE_OUT_MAX];
 	char tool[4096], prog[4096];
-	char *argv[] = { tool, "--threshold", "16K", "--no-multi", "-j", "--", prog, NULL };
+	char *argv[] = { tool, "--threshold", "16K", "--no-follow", "--no-multi", "-j", "--",
+			 prog, NULL };
 
 	trace_require();
 	snprintf(tool, sizeof(tool), "%s/zio-trace", trace_build());
@@ -420,5 +423,26 @@ Test(trace, perf_event_uprobes)
 	cr_expect(strstr(out, "\"summary\":{\"app_sites\":4,"
 			      "\"iostack_sites\":2,\"elidable_sites\":3,"
 			      "\"app_copies\":12,\"elidable_copies\":9,"
-			      "\"elidable_bytes\":1247232}"), "%s", out);
+			      "\"elidable_bytes\":1247232,"), "%s", out);
+}
+
+/* A forked child's copies are followed (nginx's workers, redis's rewrite
+ * child), and --ops divides the counts by the operations. */
+Test(trace, follows_forked_children_and_counts_per_operation)
+{
+	static char out[TRACE_OUT_MAX];
+	char tool[4096], prog[4096];
+	char *argv[] = { tool, "--threshold", "16K", "--ops", "4", "-j", "--", prog, NULL };
+
+	trace_require();
+	snprintf(tool, sizeof(tool), "%s/zio-trace", trace_build());
+	snprintf(prog, sizeof(prog), "%s/tests/progs/trace_fork", trace_build());
+	cr_assert_eq(trace_run(argv, out, sizeof(out)), 0, "%s", out);
+	cr_expect(strstr(out, "\"children\":1,"), "%s", out);
+	cr_expect(strstr(out, "\"site\":\"copy_child"), "%s", out);
+	cr_expect(strstr(out, "\"calls\":2,\"bytes\":262144,\"elidable_calls\":2,"
+			      "\"elidable_bytes\":262144,\"calls_per_op\":0.5000,"
+			      "\"bytes_per_op\":65536.0}"), "%s", out);
+	cr_expect(strstr(out, "\"ops\":4,\"ops_from\":\"option\",\"app_copies_per_op\":0.5000"),
+		  "%s", out);
 }

@@ -340,7 +340,7 @@ static int load_bpf(struct zio_tracer *t, bool child, bool multi)
  * libbpf 1.1 cannot create one, hence the raw BPF_LINK_CREATE.
  * Returns 0 or -errno.
  */
-static int attach_multi(struct zio_tracer *t, pid_t pid)
+static int attach_multi(struct zio_tracer *t, pid_t pid, bool exitcall)
 {
 	union {
 		union bpf_attr attr;
@@ -364,8 +364,10 @@ static int attach_multi(struct zio_tracer *t, pid_t pid)
 	for (p = 0; p < PLAN_MAX; p++) {
 		struct plan *pl = &t->plan[p];
 
-		if (!pl->nr)
+		if (!pl->nr || (p == PLAN_EXITCALL && !exitcall))
 			continue;
+		if (t->nr_multi == PLAN_MAX * ZIO_TRACE_MAX_PROCS)
+			return -E2BIG;
 		memset(&a, 0, sizeof(a));
 		fd = bpf_program__fd(plan_prog(t, p));
 		if (fd < 0)
@@ -400,7 +402,7 @@ static int attach_one(struct zio_tracer *t, struct bpf_program *prog, pid_t pid,
 	struct bpf_link *link;
 	int err;
 
-	if (t->nr_links >= MAX_LINKS)
+	if (t->nr_links >= MAX_ALL_LINKS)
 		return -E2BIG;
 	link = bpf_program__attach_uprobe_opts(prog, pid, t->libc_path, off,
 					       &uo);
@@ -416,14 +418,17 @@ static int attach_one(struct zio_tracer *t, struct bpf_program *prog, pid_t pid,
 	return 0;
 }
 
-/* One perf-event uprobe per offset.  Returns 0 or -errno. */
-static int attach_each(struct zio_tracer *t, pid_t pid)
+/* One perf-event uprobe per offset (exitcall: the _exit stop too).
+ * Returns 0 or -errno. */
+static int attach_each(struct zio_tracer *t, pid_t pid, bool exitcall)
 {
 	int p, i, err;
 
 	for (p = 0; p < PLAN_MAX; p++) {
 		struct plan *pl = &t->plan[p];
 
+		if (p == PLAN_EXITCALL && !exitcall)
+			continue;
 		for (i = 0; i < pl->nr; i++) {
 			err = attach_one(t, plan_prog(t, p), pid, pl->offs[i],
 					 pl->cookies[i], p == PLAN_EXIT,
@@ -465,6 +470,70 @@ void zio_tracer__detach(struct zio_tracer *t)
 	t->nr_links = 0;
 	while (t->nr_multi > 0)
 		close(t->multi_fds[--t->nr_multi]);
+	ring_buffer__free(t->forks);
+	t->forks = NULL;
+	bpf_link__destroy(t->fork_link);
+	t->fork_link = NULL;
+}
+
+/* A traced process forked pid (the forks ring): trace it too.  Its _exit
+ * does not stop (only our own child's does).  Returns 0 (a child that
+ * cannot be traced is said once and left alone). */
+static int on_fork(void *ctx, void *data, size_t len)
+{
+	struct zio_tracer *t = ctx;
+	pid_t pid = (pid_t)*(__u32 *)data;
+	int err;
+
+	(void)len;
+	err = t->multi ? attach_multi(t, pid, false) : attach_each(t, pid, false);
+	if (err) {
+		/* a child that is gone already had nothing left to trace */
+		if (err == -ESRCH)
+			pr_debug("zio-trace: child PID %d exited before it could be followed\n",
+				 (int)pid);
+		else
+			pr_warn("zio-trace: failed to follow child PID %d: %s\n", (int)pid,
+				strerror(-err));
+		return 0;
+	}
+	t->nr_children++;
+	pr_debug("zio-trace: following child PID %d\n", (int)pid);
+	return 0;
+}
+
+/* Follow the forks of the traced process (unless o.no_follow): mark it
+ * traced for zio_fork and listen on the forks ring.  A kernel without the
+ * tracepoint just traces the one process.  Returns nothing. */
+static void follow_forks(struct zio_tracer *t)
+{
+	__u32 pid = (__u32)t->pid;
+	__u8 one = 1;
+
+	if (t->o.no_follow)
+		return;
+	if (bpf_map__update_elem(t->skel->maps.traced, &pid, sizeof(pid), &one, sizeof(one),
+				 BPF_ANY)) {
+		pr_warn("zio-trace: failed to mark PID %d traced: %s: its children are not "
+			"followed\n", (int)t->pid, strerror(errno));
+		return;
+	}
+	t->fork_link = bpf_program__attach(t->skel->progs.zio_fork);
+	if (!t->fork_link) {
+		pr_warn("zio-trace: failed to attach the fork tracepoint: %s: children are not "
+			"followed\n", strerror(errno));
+		return;
+	}
+	t->forks = ring_buffer__new(bpf_map__fd(t->skel->maps.forks), on_fork, t, NULL);
+	if (!t->forks)
+		pr_warn("zio-trace: failed to read the forks ring: %s: children are not "
+			"followed\n", strerror(errno));
+}
+
+void zio_tracer__follow(struct zio_tracer *t)
+{
+	if (t->forks)
+		ring_buffer__poll(t->forks, 0);
 }
 
 /* ---------------------------------------------------------------- tracer */
@@ -513,9 +582,12 @@ int zio_tracer__attach(struct zio_tracer *t)
 	/* uprobe_multi links where the kernel has them, else perf events */
 	err = t->o.no_multi ? -EOPNOTSUPP : load_bpf(t, child, true);
 	if (!err)
-		err = attach_multi(t, t->pid);
-	if (!err)
+		err = attach_multi(t, t->pid, child);
+	if (!err) {
+		t->multi = true;
+		follow_forks(t);
 		return 0;
+	}
 	pr_debug("zio-trace: no uprobe_multi links (%s), attaching one uprobe at a time\n",
 		 strerror(-err));
 	zio_tracer__detach(t);
@@ -523,7 +595,9 @@ int zio_tracer__attach(struct zio_tracer *t)
 	t->skel = NULL;
 	err = load_bpf(t, child, false);
 	if (!err)
-		err = attach_each(t, t->pid);
+		err = attach_each(t, t->pid, child);
+	if (!err)
+		follow_forks(t);
 	return err;
 }
 

@@ -31,6 +31,8 @@ struct zio_tracer_opts {
 	__u64 min_copy;		/* count only copies of at least this */
 	bool json;		/* the report as JSON */
 	bool no_multi;		/* one perf-event uprobe per function */
+	bool no_follow;		/* trace the one process, not its children */
+	__u64 ops;		/* operations the load made (0: count the inputs) */
 };
 
 /* What ends tracing early, set by zio-trace's signal handlers. */
@@ -55,6 +57,9 @@ struct zio_tracer *zio_tracer__open(const struct zio_tracer_opts *o);
  * 0, or -errno with a message on stderr.
  */
 int zio_tracer__attach(struct zio_tracer *t);
+/* Attaches to the children the traced processes forked since the last
+ * call.  Returns nothing. */
+void zio_tracer__follow(struct zio_tracer *t);
 /* Removes the probes (concurrently: each waits for a grace period).
  * Returns nothing; a second call does nothing. */
 void zio_tracer__detach(struct zio_tracer *t);

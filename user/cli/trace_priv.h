@@ -11,10 +11,13 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "trace.h"
 #include "trace_cli.h"
 #include "syms.h"
 
 #define MAX_LINKS 64
+/* perf-event uprobes over every process followed (no uprobe_multi) */
+#define MAX_ALL_LINKS (MAX_LINKS * 4)
 
 /* The four BPF programs, each attached at a list of libc offsets. */
 enum {
@@ -36,10 +39,15 @@ struct zio_tracer {
 	struct zio_tracer_opts o;
 	struct trace_bpf *skel;
 	struct plan plan[PLAN_MAX];
-	struct bpf_link *links[MAX_LINKS];	/* one per offset, or ... */
+	struct bpf_link *links[MAX_ALL_LINKS];	/* one per offset and process, or ... */
 	int nr_links;
-	int multi_fds[PLAN_MAX];		/* ... one per plan */
+	int multi_fds[PLAN_MAX * ZIO_TRACE_MAX_PROCS];	/* ... one per plan and process */
 	int nr_multi;
+	bool multi;			/* which of the two */
+	/* the children followed (forks of a traced process) */
+	struct bpf_link *fork_link;
+	struct ring_buffer *forks;
+	int nr_children;
 	char libc_path[PATH_MAX + 32];	/* path to attach to */
 	struct zio_elf *libc;
 	struct zio_maps *self_maps;

@@ -30,8 +30,16 @@ struct row {
 struct table {
 	struct row *rows;
 	size_t nr, n_app, n_io, n_el;
-	__u64 app_calls, el_calls, el_bytes;
+	__u64 app_calls, el_calls, el_bytes, app_bytes, io_calls, io_bytes;
+	__u64 ops;		/* what the per-operation counts divide by */
+	bool ops_given;		/* --ops, else the input calls */
 };
+
+/* x per operation of the table. */
+static double per_op(const struct table *tb, __u64 x)
+{
+	return tb->ops ? (double)x / (double)tb->ops : 0;
+}
 
 /* qsort order of rows: app sites first, then by bytes, then by ip.
  * Returns <0, 0 or >0. */
@@ -97,12 +105,17 @@ static void name_rows(struct zio_tracer *t, struct zio_syms *syms, struct table 
 			tb->n_app++;
 			tb->n_el += r->val.elide_calls != 0;
 			tb->app_calls += r->val.calls;
+			tb->app_bytes += r->val.bytes;
 			tb->el_calls += r->val.elide_calls;
 			tb->el_bytes += r->val.elide_bytes;
 		} else {
 			tb->n_io++;
+			tb->io_calls += r->val.calls;
+			tb->io_bytes += r->val.bytes;
 		}
 	}
+	tb->ops_given = t->o.ops != 0;
+	tb->ops = tb->ops_given ? t->o.ops : t->skel->bss->totals.in_calls;
 	qsort(tb->rows, tb->nr, sizeof(*tb->rows), row_cmp);
 }
 
@@ -111,7 +124,7 @@ static void print_json(const struct zio_tracer *t, const struct table *tb)
 {
 	const struct zio_trace_totals *tot = &t->skel->bss->totals;
 
-	printf("{\"pid\":%d,\"comm\":", (int)t->pid);
+	printf("{\"pid\":%d,\"children\":%d,\"comm\":", (int)t->pid, t->nr_children);
 	zio_print_json_str(t->comm);
 	printf(",\"threshold\":%llu,\"io_input_bytes\":%llu,"
 	       "\"io_input_calls\":%llu,\"copies\":%llu,"
@@ -133,20 +146,27 @@ static void print_json(const struct zio_tracer *t, const struct table *tb)
 		printf(",\"binary\":");
 		zio_print_json_str(r->bin);
 		printf(",\"ip\":%llu,\"calls\":%llu,\"bytes\":%llu,"
-		       "\"elidable_calls\":%llu,\"elidable_bytes\":%llu}",
+		       "\"elidable_calls\":%llu,\"elidable_bytes\":%llu,"
+		       "\"calls_per_op\":%.4f,\"bytes_per_op\":%.1f}",
 		       (unsigned long long)r->key.ip,
 		       (unsigned long long)r->val.calls,
 		       (unsigned long long)r->val.bytes,
 		       (unsigned long long)r->val.elide_calls,
-		       (unsigned long long)r->val.elide_bytes);
+		       (unsigned long long)r->val.elide_bytes,
+		       per_op(tb, r->val.calls), per_op(tb, r->val.bytes));
 	}
 	printf("],\"summary\":{\"app_sites\":%zu,\"iostack_sites\":%zu,"
 	       "\"elidable_sites\":%zu,"
 	       "\"app_copies\":%llu,\"elidable_copies\":%llu,"
-	       "\"elidable_bytes\":%llu}}\n", tb->n_app, tb->n_io, tb->n_el,
+	       "\"elidable_bytes\":%llu,\"ops\":%llu,\"ops_from\":\"%s\","
+	       "\"app_copies_per_op\":%.4f,\"app_bytes_per_op\":%.1f,"
+	       "\"io_copies_per_op\":%.4f,\"io_bytes_per_op\":%.1f}}\n",
+	       tb->n_app, tb->n_io, tb->n_el,
 	       (unsigned long long)tb->app_calls,
 	       (unsigned long long)tb->el_calls,
-	       (unsigned long long)tb->el_bytes);
+	       (unsigned long long)tb->el_bytes, (unsigned long long)tb->ops,
+	       tb->ops_given ? "option" : "input_calls", per_op(tb, tb->app_calls),
+	       per_op(tb, tb->app_bytes), per_op(tb, tb->io_calls), per_op(tb, tb->io_bytes));
 }
 
 /* The table as text on stdout.  Returns nothing. */
@@ -154,15 +174,17 @@ static void print_text(const struct zio_tracer *t, const struct table *tb)
 {
 	const struct zio_trace_totals *tot = &t->skel->bss->totals;
 
-	printf("IO copy call sites of PID %d (%s), threshold %llu\n", (int)t->pid,
-	       t->comm, (unsigned long long)t->o.threshold);
+	printf("IO copy call sites of PID %d (%s)", (int)t->pid, t->comm);
+	if (t->nr_children)
+		printf(" and %d child%s", t->nr_children, t->nr_children > 1 ? "ren" : "");
+	printf(", threshold %llu\n", (unsigned long long)t->o.threshold);
 	printf("IO input: %llu bytes in %llu calls; copies seen: %llu, of IO "
 	       "data: %llu\n", (unsigned long long)tot->in_bytes,
 	       (unsigned long long)tot->in_calls,
 	       (unsigned long long)tot->copies,
 	       (unsigned long long)tot->io_copies);
-	printf("  %-8s %-13s %-44s %8s %12s %9s %9s\n", "KIND", "FUNC",
-	       "CALL SITE", "CALLS", "BYTES", "IO-SHARE", "ELIDABLE");
+	printf("  %-8s %-13s %-44s %8s %12s %9s %9s %8s\n", "KIND", "FUNC",
+	       "CALL SITE", "CALLS", "BYTES", "IO-SHARE", "ELIDABLE", "PER-OP");
 	for (size_t i = 0; i < tb->nr; i++) {
 		const struct row *r = &tb->rows[i];
 		char where[sizeof(r->site) + sizeof(r->bin) + 4], el[24];
@@ -175,16 +197,20 @@ static void print_text(const struct zio_tracer *t, const struct table *tb)
 				 (unsigned long long)r->val.elide_calls);
 		else
 			snprintf(el, sizeof(el), "-");
-		printf("  %-8s %-13s %-44s %8llu %12llu %8.1f%% %9s\n",
+		printf("  %-8s %-13s %-44s %8llu %12llu %8.1f%% %9s %8.3f\n",
 		       r->key.kind == ZIO_TRACE_APP ? "app" : "iostack", r->fn,
 		       where, (unsigned long long)r->val.calls,
-		       (unsigned long long)r->val.bytes, share, el);
+		       (unsigned long long)r->val.bytes, share, el, per_op(tb, r->val.calls));
 	}
 	printf("summary: app copy sites=%zu io-stack sites=%zu; zio would elide "
 	       "%llu of %llu copies (%llu bytes) at threshold %llu, at %zu "
 	       "sites\n", tb->n_app, tb->n_io, (unsigned long long)tb->el_calls,
 	       (unsigned long long)tb->app_calls, (unsigned long long)tb->el_bytes,
 	       (unsigned long long)t->o.threshold, tb->n_el);
+	printf("per operation (%llu ops, %s): app copies %.3f (%.0f bytes), io-stack copies "
+	       "%.3f (%.0f bytes)\n", (unsigned long long)tb->ops,
+	       tb->ops_given ? "--ops" : "one per input call", per_op(tb, tb->app_calls),
+	       per_op(tb, tb->app_bytes), per_op(tb, tb->io_calls), per_op(tb, tb->io_bytes));
 	if (tot->lost || tot->truncated)
 		printf("warning: %llu map updates lost, %llu ranges truncated\n",
 		       (unsigned long long)tot->lost,

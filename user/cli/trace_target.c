@@ -172,6 +172,7 @@ int zio_tracer__poll(struct zio_tracer *t, struct zio_trace_stop *stop)
 		if (stop->timed_out || stop->exiting > (t->child ? 1 : 0))
 			return -1;
 		snapshot(t);
+		zio_tracer__follow(t);
 		if (stop->report_now) {
 			stop->report_now = 0;
 			zio_tracer__report(t);
