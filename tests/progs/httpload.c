@@ -17,6 +17,15 @@
  *       /PREFIXcheck/... of up to MAX bytes, the upstream's verdict).
  *       PREFIX (e.g. /proxy/) is put before gen and check paths.
  *
+ *   httpload source -p PORT -u MOUNT [--bytes N] [--rate BYTES_PER_S]
+ *       an Icecast source client: PUT MOUNT (source:hackme), then N bytes
+ *       of the record stream in 64 KiB writes, paced at the rate.
+ *   httpload listen -p PORT -u MOUNT [-c LISTENERS] [--bytes N]
+ *       LISTENERS clients each GET MOUNT (retrying until it exists) and
+ *       read N bytes, which must be one contiguous, correct part of the
+ *       record stream (16-byte records holding their own stream offset,
+ *       so a listener that joins anywhere finds where it is).
+ *
  * Prints "httpload: ok conns=C requests=N bytes=B" and exits 0; on the
  * first wrong byte or answer "httpload: FAIL conn=I req=K (...): ..." and
  * exits 1; 2 for bad usage.  127.0.0.1 only.
@@ -39,6 +48,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAXC   64
@@ -50,6 +60,8 @@ static uint64_t seed = 1;
 static const char *root, *prefix = "/";
 static size_t maxlen = 8 << 20;
 static bool k_file, k_range, k_gen, k_post;
+static const char *mount = "/stream";
+static size_t stream_bytes = 16 << 20, rate = 32 << 20;
 static _Atomic long long total_bytes, total_reqs;
 
 struct file {
@@ -76,6 +88,7 @@ struct conn {
 	uint64_t x;
 	unsigned char *in;
 	size_t in_len, in_cap;
+	bool closing;		/* the server closes after the last response */
 };
 
 static void cfail(struct conn *c, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
@@ -197,6 +210,12 @@ static size_t response(struct conn *c, int *status, char *hdr, size_t cap)
 		cfail(c, "no response (connection closed)");
 	if (sscanf(hdr, "HTTP/1.%*d %d", status) != 1)
 		cfail(c, "bad status line: %.80s", hdr);
+	{
+		const char *conn = header(hdr, "Connection");
+
+		/* the server closes after this one (Icecast's file server) */
+		c->closing = (conn && !strncasecmp(conn, "close", 5)) || !strncmp(hdr, "HTTP/1.0", 8);
+	}
 	te = header(hdr, "Transfer-Encoding");
 	if (te && !strncasecmp(te, "chunked", 7)) {
 		/* de-chunk in place into a fresh buffer at the front */
@@ -371,12 +390,23 @@ static int connect_local(void)
 	return fd;
 }
 
+static int connect_local(void);
+
 static void *client_main(void *arg)
 {
 	struct conn *c = arg;
 
 	for (c->req = 0; c->req < nreqs; c->req++) {
 		uint64_t r = rnd(c) % 4;
+
+		if (c->closing) {
+			close(c->fd);
+			c->fd = connect_local();
+			c->in_len = 0;
+			c->closing = false;
+			if (c->fd < 0)
+				cfail(c, "reconnect: %s", strerror(errno));
+		}
 
 		/* a kind that was asked for, round the table */
 		for (int t = 0; t < 4; t++, r = (r + 1) % 4) {
@@ -548,6 +578,172 @@ static int upstream(void)
 	}
 }
 
+/* ------------------------------------------------------------ streams */
+
+/* Byte pos of the record stream: record r (16 bytes at 16r) holds 16r
+ * and its complement, little endian. */
+static inline unsigned char stream_byte(uint64_t pos)
+{
+	uint64_t rec = pos & ~15ULL, v = (pos & 8) ? ~rec ^ 0x5A5A5A5A5A5A5A5AULL : rec;
+
+	return (unsigned char)(v >> (8 * (pos & 7)));
+}
+
+static uint64_t get64(const unsigned char *b)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | b[i];
+	return v;
+}
+
+/* Where in the stream bytes b (at least 32) start, or -1: a record found
+ * at some k < 16 says, and all 32 bytes must then be the stream's there
+ * (a record's halves look alike enough to fool a look at one). */
+static int64_t stream_find(const unsigned char *b)
+{
+	for (int k = 0; k < 16; k++) {
+		uint64_t rec = get64(b + k), o;
+		bool all = true;
+
+		if ((rec & 15) || rec < (uint64_t)k ||
+		    get64(b + k + 8) != (~rec ^ 0x5A5A5A5A5A5A5A5AULL))
+			continue;
+		o = rec - (uint64_t)k;
+		for (int i = 0; i < 32 && all; i++)
+			all = b[i] == stream_byte(o + (uint64_t)i);
+		if (all)
+			return (int64_t)o;
+	}
+	return -1;
+}
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static int source(void)
+{
+	static struct conn c;
+	char req[512], hdr[4096];
+	unsigned char *chunk = malloc(65536);
+	uint64_t t0, pos = 0;
+	int st;
+
+	c.fd = connect_local();
+	if (c.fd < 0) {
+		fprintf(stderr, "httpload: cannot connect to 127.0.0.1:%d\n", port);
+		return 2;
+	}
+	snprintf(c.desc, sizeof(c.desc), "source %s", mount);
+	/* "source:hackme" */
+	snprintf(req, sizeof(req), "PUT %s HTTP/1.1\r\nHost: t\r\n"
+		 "Authorization: Basic c291cmNlOmhhY2ttZQ==\r\nContent-Type: audio/mpeg\r\n"
+		 "Ice-Public: 0\r\nExpect: 100-continue\r\n\r\n", mount);
+	if (send_all(c.fd, req, strlen(req)))
+		cfail(&c, "send: %s", strerror(errno));
+	if (!read_headers(&c, hdr, sizeof(hdr)) || sscanf(hdr, "HTTP/1.%*d %d", &st) != 1 ||
+	    (st != 200 && st != 100))
+		cfail(&c, "the server refused the source: %.100s", hdr);
+	t0 = now_us();
+	while (pos < stream_bytes) {
+		size_t n = stream_bytes - pos < 65536 ? stream_bytes - pos : 65536;
+		uint64_t due = t0 + pos * 1000000 / rate, now = now_us();
+
+		for (size_t i = 0; i < n; i++)
+			chunk[i] = stream_byte(pos + i);
+		if (due > now)
+			usleep((useconds_t)(due - now));
+		if (send_all(c.fd, chunk, n))
+			cfail(&c, "send at %llu: %s", (unsigned long long)pos, strerror(errno));
+		pos += n;
+	}
+	printf("httpload: ok source bytes=%llu\n", (unsigned long long)pos);
+	return 0;
+}
+
+static void *listener_main(void *arg)
+{
+	struct conn *c = arg;
+	char req[256], hdr[8192];
+	uint64_t start = 0, got = 0;
+	int st = 0;
+
+	snprintf(c->desc, sizeof(c->desc), "listener %d of %s", c->id, mount);
+	/* the mount exists once the source is on: retry for 10 s */
+	for (int tries = 0; tries < 100; tries++) {
+		c->fd = connect_local();
+		if (c->fd < 0)
+			cfail(c, "connect: %s", strerror(errno));
+		snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: t\r\n\r\n", mount);
+		c->in_len = 0;
+		if (send_all(c->fd, req, strlen(req)))
+			cfail(c, "send: %s", strerror(errno));
+		if (read_headers(c, hdr, sizeof(hdr)) &&
+		    sscanf(hdr, "%*s %d", &st) == 1 && st == 200)
+			break;
+		close(c->fd);
+		c->fd = -1;
+		usleep(100 * 1000);
+	}
+	if (c->fd < 0)
+		cfail(c, "no stream at %s (status %d)", mount, st);
+	while (got < stream_bytes) {
+		size_t n;
+
+		if (!fill(c, 32))
+			cfail(c, "stream ended after %llu bytes", (unsigned long long)got);
+		if (!got) {
+			int64_t o = stream_find(c->in);
+
+			if (o < 0) {
+				char hex[100];
+
+				for (int i = 0; i < 32; i++)
+					snprintf(hex + 3 * i, 4, "%02x ", c->in[i]);
+				cfail(c, "the first bytes are no part of the stream: %s (after %.200s)",
+				      hex, hdr);
+			}
+			start = (uint64_t)o;
+		}
+		n = c->in_len;
+		if (got + n > stream_bytes)
+			n = (size_t)(stream_bytes - got);
+		for (size_t i = 0; i < n; i++)
+			if (c->in[i] != stream_byte(start + got + i))
+				cfail(c, "byte %llu (stream offset %llu) is 0x%02x, expected 0x%02x",
+				      (unsigned long long)(got + i),
+				      (unsigned long long)(start + got + i), c->in[i],
+				      stream_byte(start + got + i));
+		consume(c, n);
+		got += n;
+	}
+	total_bytes += (long long)got;
+	close(c->fd);
+	return NULL;
+}
+
+static int listen_all(void)
+{
+	static struct conn C[MAXC];
+	pthread_t t[MAXC];
+
+	for (int i = 0; i < nconns; i++) {
+		C[i].id = i;
+		if (pthread_create(&t[i], NULL, listener_main, &C[i]))
+			return 2;
+	}
+	for (int i = 0; i < nconns; i++)
+		pthread_join(t[i], NULL);
+	printf("httpload: ok listeners=%d bytes=%lld\n", nconns, (long long)total_bytes);
+	return 0;
+}
+
 static bool parse_kinds(const char *s)
 {
 	char buf[128], *save = NULL;
@@ -570,14 +766,15 @@ static bool parse_kinds(const char *s)
 
 int main(int argc, char **argv)
 {
-	static const struct option lo[] = { { "max", 1, NULL, 'M' }, { "help", 0, NULL, 'h' },
+	static const struct option lo[] = { { "max", 1, NULL, 'M' }, { "bytes", 1, NULL, 'B' },
+					    { "rate", 1, NULL, 'R' }, { "help", 0, NULL, 'h' },
 					    { 0 } };
 	const char *mode = argc > 1 ? argv[1] : "";
 	int o;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	optind = 2;
-	while ((o = getopt_long(argc, argv, "p:r:c:n:s:m:x:h", lo, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "p:r:c:n:s:m:x:u:h", lo, NULL)) != -1) {
 		switch (o) {
 		case 'p': port = atoi(optarg); break;
 		case 'r': root = optarg; break;
@@ -592,8 +789,13 @@ int main(int argc, char **argv)
 			break;
 		case 'x': prefix = optarg; break;
 		case 'M': maxlen = strtoull(optarg, NULL, 0); break;
+		case 'B': stream_bytes = strtoull(optarg, NULL, 0); break;
+		case 'R': rate = strtoull(optarg, NULL, 0); break;
+		case 'u': mount = optarg; break;
 		default:
 			printf("usage: httpload upstream -p PORT\n"
+			       "       httpload source -p PORT -u MOUNT [--bytes N] [--rate B/s]\n"
+			       "       httpload listen -p PORT -u MOUNT [-c N] [--bytes N]\n"
 			       "       httpload client -p PORT [-r ROOT] [-c CONNS] [-n REQS] [-s SEED]"
 			       " [-m KINDS] [-x PREFIX] [--max BYTES]\n");
 			return o == 'h' ? 0 : 2;
@@ -605,6 +807,10 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(mode, "upstream"))
 		return upstream();
+	if (!strcmp(mode, "source"))
+		return rate ? source() : 2;
+	if (!strcmp(mode, "listen"))
+		return stream_bytes ? listen_all() : 2;
 	if (!strcmp(mode, "client")) {
 		if (!k_file && !k_range && !k_gen && !k_post)
 			k_file = true;
