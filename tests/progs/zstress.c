@@ -179,20 +179,26 @@ static void mode_threads(void)
 
 static unsigned char *h_alias, *h_store;
 static const size_t h_n = 256 * KB;
-static volatile sig_atomic_t h_bad, h_count;
+static volatile sig_atomic_t h_bad;
+static _Atomic int h_count;
+/* The storm is process-directed: the handler runs on the main thread and
+ * on the workers, at once too.  Each thread's handlers store into a byte
+ * of a page of their own (7 + 2 * h_slot), so that what one reads back
+ * is what it stored. */
+static __thread int h_slot;
 
 static void on_alarm(int sig)
 {
-	static uint32_t x = 12345;
-	size_t i = rnd(&x) % h_n, j = (rnd(&x) % (h_n / PG)) * PG + 7;
+	static __thread uint32_t x = 12345;
+	size_t i = rnd(&x) % h_n, j = (rnd(&x) % (h_n / PG)) * PG + 7 + 2 * (size_t)h_slot;
+	unsigned char c = (unsigned char)(atomic_fetch_add(&h_count, 1) + 1);
 	int e = errno;
 
 	(void)sig;
-	h_count++;
 	if (h_alias[i] != pat(i, 300))                 /* load from an alias */
 		h_bad = 1 + (int)i;
-	h_store[j] = (unsigned char)(h_count);         /* store into an alias */
-	if (h_store[j] != (unsigned char)h_count || h_store[j - 1] != pat(j - 1, 300))
+	h_store[j] = c;                                /* store into an alias */
+	if (h_store[j] != c || h_store[j - 1] != pat(j - 1, 300))
 		h_bad = -1;
 	h_store[j] = pat(j, 300);
 	errno = e;
@@ -202,6 +208,13 @@ static void *busy(void *arg)
 {
 	unsigned char *in = malloc(512 * KB), *a = malloc(512 * KB);
 	unsigned s = 400 + (unsigned)(uintptr_t)arg;
+	sigset_t m;
+
+	/* created with SIGALRM blocked: its handlers take their slot first */
+	h_slot = 1 + (int)(uintptr_t)arg;
+	sigemptyset(&m);
+	sigaddset(&m, SIGALRM);
+	pthread_sigmask(SIG_UNBLOCK, &m, NULL);
 
 	while (now_s() < deadline) {
 		receive(in, 512 * KB, s);
@@ -233,8 +246,16 @@ static void mode_sigstorm(void)
 	sa.sa_flags = SA_RESTART;
 	sigaction(SIGALRM, &sa, NULL);
 	deadline = now_s() + 3;
-	for (int i = 0; i < 2; i++)
-		CHECK(!pthread_create(&t[i], NULL, busy, (void *)(uintptr_t)i), "create");
+	{
+		sigset_t m, old;
+
+		sigemptyset(&m);
+		sigaddset(&m, SIGALRM);
+		pthread_sigmask(SIG_BLOCK, &m, &old);
+		for (int i = 0; i < 2; i++)
+			CHECK(!pthread_create(&t[i], NULL, busy, (void *)(uintptr_t)i), "create");
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
 	CHECK(!socketpair(AF_UNIX, SOCK_STREAM, 0, sv), "socketpair");
 	setitimer(ITIMER_REAL, &it, NULL);
 	while (now_s() < deadline) {
