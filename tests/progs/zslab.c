@@ -152,6 +152,22 @@ static int class_of(size_t n)
 	return -1;
 }
 
+/* A free chunk's first bytes link it to the next free one.  Chunks of
+ * odd sizes sit at any alignment, so the link is read and written as
+ * bytes (__builtin_memcpy: a plain move, not the interposed memcpy). */
+static void *link_get(const void *p)
+{
+	void *next;
+
+	__builtin_memcpy(&next, p, sizeof(next));
+	return next;
+}
+
+static void link_set(void *p, void *next)
+{
+	__builtin_memcpy(p, &next, sizeof(next));
+}
+
 /* A chunk of at least n bytes: the last one freed of its class first. */
 static void *slab_alloc(size_t n, int *cls)
 {
@@ -163,7 +179,7 @@ static void *slab_alloc(size_t n, int *cls)
 	pthread_mutex_lock(&slab_lock);
 	p = class_free[c];
 	if (p) {
-		class_free[c] = *(void **)p;
+		class_free[c] = link_get(p);
 	} else {
 		size_t pg = class_size[c] * 4 > SLAB_PG ? class_size[c] * 4 : SLAB_PG;
 
@@ -188,7 +204,7 @@ static void *slab_alloc(size_t n, int *cls)
 static void slab_free(void *p, int c)
 {
 	pthread_mutex_lock(&slab_lock);
-	*(void **)p = class_free[c];
+	link_set(p, class_free[c]);
 	class_free[c] = p;
 	pthread_mutex_unlock(&slab_lock);
 }
