@@ -263,7 +263,8 @@ static int read_sites(struct observe_bpf *skel, struct zio_stat_snap *snap)
 			continue;
 		snap->nsites++;
 	}
-	qsort(snap->sites, snap->nsites, sizeof(*snap->sites), site_cmp_key);
+	if (snap->nsites)   /* sites is NULL when there are none */
+		qsort(snap->sites, snap->nsites, sizeof(*snap->sites), site_cmp_key);
 	return 0;
 }
 
@@ -329,8 +330,9 @@ void zio_stat__delta(const struct zio_stat_snap *cur, const struct zio_stat_snap
 	if (!d->sites)
 		return;
 	for (size_t i = 0; i < cur->nsites; i++) {
-		const struct zio_stat_site *p = bsearch(&cur->sites[i], prev->sites, prev->nsites,
-							sizeof(*prev->sites), site_cmp_key);
+		const struct zio_stat_site *p = !prev->nsites ? NULL :
+			bsearch(&cur->sites[i], prev->sites, prev->nsites, sizeof(*prev->sites),
+				site_cmp_key);
 		struct zio_stat_site *x = &d->sites[d->nsites];
 
 		*x = cur->sites[i];

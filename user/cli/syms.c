@@ -355,8 +355,11 @@ struct zio_elf *zio_elf__open(const char *path)
 		e->syms[i].name = e->strs + (intptr_t)e->syms[i].name;
 	for (i = 0; i < e->nr_got; i++)
 		e->got[i].name = e->strs + (intptr_t)e->got[i].name;
-	qsort(e->syms, e->nr_syms, sizeof(*e->syms), sym_cmp);
-	qsort(e->got, e->nr_got, sizeof(*e->got), got_cmp);
+	/* (NULL arrays when empty: qsort must not see them) */
+	if (e->nr_syms)
+		qsort(e->syms, e->nr_syms, sizeof(*e->syms), sym_cmp);
+	if (e->nr_got)
+		qsort(e->got, e->nr_got, sizeof(*e->got), got_cmp);
 	return e;
 err:
 	zio_elf__close(e);

@@ -116,7 +116,8 @@ static void name_rows(struct zio_tracer *t, struct zio_syms *syms, struct table 
 	}
 	tb->ops_given = t->o.ops != 0;
 	tb->ops = tb->ops_given ? t->o.ops : t->skel->bss->totals.in_calls;
-	qsort(tb->rows, tb->nr, sizeof(*tb->rows), row_cmp);
+	if (tb->nr)   /* rows is NULL when nothing was traced */
+		qsort(tb->rows, tb->nr, sizeof(*tb->rows), row_cmp);
 }
 
 /* The table as one JSON object on stdout.  Returns nothing. */
