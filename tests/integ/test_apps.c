@@ -418,3 +418,250 @@ Test(icecast, a_source_cast_to_eight_listeners_and_a_static_file_byte_for_byte)
 		stat_sum(log, "elided_copies"));
 	icecast_run("always", log, sizeof(log));
 }
+
+/* ------------------------------------------------------------ redis */
+
+/*
+ * redis-server beyond tests/integ/test_real.c: threaded I/O
+ * (io-threads 2, io-threads-do-reads yes), a replica that must end
+ * identical to its master (both under zio), and AOF rewrites while
+ * clients write, after which a restart from the AOF must give the same
+ * dataset.  tools/redisload drives them and checks every GET against the
+ * value it last SET; DEBUG DIGEST compares whole datasets.
+ */
+static char redisload[512];
+
+TestSuite(redis, .init = setup, .fini = teardown, .timeout = 900);
+
+static void need_redis(void)
+{
+	if (!ensure("redis-server", "redis-server"))
+		cr_skip_test("redis-server is missing and could not be installed (apt-get)");
+	path_in_build(redisload, sizeof(redisload), "tools/redisload");
+}
+
+/* A command in Redis's inline form; the reply (a bulk's body, or the
+ * line) into out.  Returns false when the server does not answer. */
+static bool redis_cmd(int port, const char *cmd, char *out, size_t cap)
+{
+	int fd = connect_port(port);
+	size_t n = 0;
+	char *nl;
+
+	out[0] = 0;
+	if (fd < 0)
+		return false;
+	if (write(fd, cmd, strlen(cmd)) < 0 || write(fd, "\r\n", 2) < 0) {
+		close(fd);
+		return false;
+	}
+	for (;;) {
+		ssize_t r = read(fd, out + n, cap - 1 - n);
+
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+		out[n] = 0;
+		nl = strstr(out, "\r\n");
+		if (!nl)
+			continue;
+		if (out[0] != '$')
+			break;
+		if ((size_t)atol(out + 1) + (size_t)(nl + 2 - out) + 2 <= n || n == cap - 1)
+			break;
+	}
+	close(fd);
+	if (out[0] == '$' && (nl = strstr(out, "\r\n"))) {
+		memmove(out, nl + 2, strlen(nl + 2) + 1);
+		if ((nl = strstr(out, "\r\n")) && !nl[2])
+			*nl = 0;
+	} else if ((nl = strstr(out, "\r\n"))) {
+		*nl = 0;
+		if (out[0] == '+')
+			memmove(out, out + 1, strlen(out));
+	}
+	return n > 0;
+}
+
+/* Start redis-server (under zio-run with --stats when zio) with the extra
+ * arguments; the dataset lives in dir. */
+static void redis_start(struct server *s, bool zio, const char *dir, char *const extra[])
+{
+	char port[16], logf[320];
+	char *argv[40];
+	int n = 0;
+
+	snprintf(port, sizeof(port), "%d", s->port);
+	snprintf(logf, sizeof(logf), "%s/redis.%d.log", dir, s->port);
+	if (zio) {
+		argv[n++] = zio_run;
+		argv[n++] = "--stats";
+		argv[n++] = "--";
+	}
+	for (char **a = (char *[]){ "redis-server", "--port", port, "--bind", "127.0.0.1",
+				    "--dir", (char *)dir, "--save", "", "--protected-mode", "no",
+				    "--daemonize", "no", "--enable-debug-command", "yes",
+				    "--proto-max-bulk-len", "64mb", NULL };
+	     *a; a++)
+		argv[n++] = *a;
+	for (int i = 0; extra && extra[i] && n < 38; i++)
+		argv[n++] = extra[i];
+	argv[n] = NULL;
+	server_start(s, logf, argv);
+}
+
+static void redisload_run(int port, char *const args[])
+{
+	static struct run r;
+	char p[16];
+	char *argv[24] = { redisload, "-p", p };
+	int n = 3;
+
+	snprintf(p, sizeof(p), "%d", port);
+	for (int i = 0; args[i] && n < 23; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	run_env(&r, 300, NULL, argv);
+	cr_assert_eq(r.status, 0, "redisload:\n%s%s", r.out, r.err);
+	cr_assert(strstr(r.out, "redisload: ok"), "%s", r.out);
+}
+
+Test(redis, threaded_io_reads_and_writes_every_byte)
+{
+	static char log[1 << 16];
+	char *extra[] = { "--io-threads", "2", "--io-threads-do-reads", "yes", NULL };
+	char *load[] = { "-c", "8", "-P", "4", "-n", "400", "-s", "64K", "-k", "800", "--fill",
+			 NULL };
+
+	need_redis();
+	for (int zio = 0; zio < 2; zio++) {
+		struct server s = { .port = free_port() };
+
+		if (zio)
+			need_uffd();
+		redis_start(&s, zio, tmpdir, extra);
+		redisload_run(s.port, load);
+		server_stop(&s, SIGTERM);
+		server_log(&s, log, sizeof(log));
+		if (zio)
+			fprintf(stderr, "  redis io-threads: elided_copies=%lld\n",
+				stat_sum(log, "elided_copies"));
+	}
+	cr_assert_geq(stat_sum(log, "elided_copies"), 0, "no stats line:\n%s", log);
+}
+
+/* Wait until the replica has all the master wrote. */
+static void redis_wait_sync(int master)
+{
+	char info[8192];
+
+	for (int i = 0; i < 300; i++) {
+		long long off = -1, slave = -2;
+		const char *p;
+
+		if (redis_cmd(master, "INFO replication", info, sizeof(info))) {
+			if ((p = strstr(info, "master_repl_offset:")))
+				off = atoll(p + 19);
+			if ((p = strstr(info, "slave0:")) && (p = strstr(p, "offset=")))
+				slave = atoll(p + 7);
+			if (off >= 0 && slave == off && strstr(info, "state=online"))
+				return;
+		}
+		usleep(100 * 1000);
+	}
+	cr_assert_fail("the replica did not catch up:\n%s", info);
+}
+
+Test(redis, a_replica_under_zio_ends_identical_to_its_master)
+{
+	static char log[1 << 16];
+	struct server m = { .port = free_port() }, r = { .port = free_port() };
+	char replicaof[32], dm[128], dr[128], rdir[300];
+	char *load[] = { "-c", "6", "-P", "8", "-n", "600", "-s", "200K", "-k", "600", "--fill",
+			 NULL };
+
+	need_redis();
+	need_uffd();
+	snprintf(rdir, sizeof(rdir), "%s/replica", tmpdir);
+	mkdir(rdir, 0755);
+	snprintf(replicaof, sizeof(replicaof), "%d", m.port);
+	redis_start(&m, true, tmpdir, NULL);
+	redis_start(&r, true, rdir, (char *[]){ "--replicaof", "127.0.0.1", replicaof, NULL });
+	redisload_run(m.port, load);
+	redis_wait_sync(m.port);
+	cr_assert(redis_cmd(m.port, "DEBUG DIGEST", dm, sizeof(dm)), "no digest from the master");
+	cr_assert(redis_cmd(r.port, "DEBUG DIGEST", dr, sizeof(dr)), "no digest from the replica");
+	cr_assert_str_neq(dm, "0000000000000000000000000000000000000000", "the master is empty");
+	cr_assert_str_eq(dm, dr, "master %s, replica %s", dm, dr);
+	server_stop(&r, SIGTERM);
+	server_stop(&m, SIGTERM);
+	server_log(&m, log, sizeof(log));
+	fprintf(stderr, "  redis replica: digests equal (%s), master elided_copies=%lld\n", dm,
+		stat_sum(log, "elided_copies"));
+}
+
+Test(redis, aof_rewrites_while_clients_write_then_a_restart_gives_the_same_data)
+{
+	static char log[1 << 16];
+	struct server s = { .port = free_port() };
+	char *aof[] = { "--appendonly", "yes", "--appendfsync", "everysec",
+			"--aof-use-rdb-preamble", "no", NULL };
+	char d1[128], d2[128] = "", info[8192], port[16];
+	pid_t load;
+	int st;
+
+	need_redis();
+	need_uffd();
+	redis_start(&s, true, tmpdir, aof);
+	snprintf(port, sizeof(port), "%d", s.port);
+	load = fork();
+	if (load == 0) {
+		int fd = open("/dev/null", O_WRONLY);
+
+		dup2(fd, 2);
+		execl(redisload, redisload, "-p", port, "-c", "4", "-P", "4", "-d", "4", "-s", "128K",
+		      "-k", "400", "--fill", (char *)NULL);
+		_exit(127);
+	}
+	/* three rewrites while the load runs */
+	for (int k = 0; k < 3; k++) {
+		usleep(800 * 1000);
+		cr_assert(redis_cmd(s.port, "BGREWRITEAOF", info, sizeof(info)), "no reply");
+		for (int i = 0; i < 100; i++) {
+			if (redis_cmd(s.port, "INFO persistence", info, sizeof(info)) &&
+			    strstr(info, "aof_rewrite_in_progress:0") &&
+			    !strstr(info, "aof_rewrite_scheduled:1"))
+				break;
+			usleep(100 * 1000);
+		}
+	}
+	waitpid(load, &st, 0);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the load failed (status %d)", st);
+	cr_assert(redis_cmd(s.port, "DEBUG DIGEST", d1, sizeof(d1)), "no digest");
+	cr_assert(redis_cmd(s.port, "INFO persistence", info, sizeof(info)));
+	cr_assert(strstr(info, "aof_rewrites:") && !strstr(info, "aof_rewrites:0\r"),
+		  "no rewrite happened:\n%s", info);
+	server_stop(&s, SIGTERM);
+	server_log(&s, log, sizeof(log));
+	fprintf(stderr, "  redis AOF rewrites: elided_copies=%lld (the server and its rewrite "
+		"children)\n", stat_sum(log, "elided_copies"));
+	/* the same data back from the AOF, under zio again */
+	redis_start(&s, true, tmpdir, aof);
+	/* INFO can say loading:0 before the AOF is read in, and DEBUG DIGEST
+	 * answers meanwhile: take the digest once two, 300 ms apart, agree */
+	for (int i = 0; i < 100; i++) {
+		char prev[128];
+
+		snprintf(prev, sizeof(prev), "%s", d2);
+		usleep(300 * 1000);
+		if (redis_cmd(s.port, "INFO persistence", info, sizeof(info)) &&
+		    strstr(info, "loading:0") &&
+		    redis_cmd(s.port, "DEBUG DIGEST", d2, sizeof(d2)) && d2[0] != '-' &&
+		    !strcmp(prev, d2))
+			break;
+	}
+	server_stop(&s, SIGTERM);
+	server_log(&s, log, sizeof(log));
+	cr_assert_str_eq(d1, d2, "before the restart %s, after %s; the server's log:\n%s", d1, d2,
+			 log);
+}
