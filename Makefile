@@ -163,7 +163,7 @@ $(OUT)/%.skel.h: $(OUT)/%.bpf.o
 # ---------------------------------------------------------------- tools
 $(OUT)/tools/%: tools/%.c $(wildcard include/*.h tools/*.h) | $(OUT)/tools
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -pthread $< -o $@
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -pthread $< -o $@ -lm
 
 $(OUT)/tests/progs/%: tests/progs/%.c $(wildcard tests/progs/*.h) | $(OUT)/tests/progs
 	$(call msg,CC,$@)
