@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -81,6 +82,47 @@ static void atfork_prepare(void) { zio_fork_prepare(); }
 static void atfork_parent(void) { zio_fork_parent(); }
 static void atfork_child(void) { zio_fork_child(); }
 
+/*
+ * The one line saying that elision is off for want of userfaultfd with
+ * kernel-fault delivery, naming the way to get it that fits this
+ * machine: the device node and its permissions where it exists (Linux
+ * 6.1+: an administrator can give one group access to it), else the
+ * sysctl, else that the kernel lacks both.  stat and access are plain
+ * system calls here, nothing libzio.so interposes.
+ */
+static void uffd_unavailable(int err)
+{
+	char how[192] = "", line[384];
+	struct stat st;
+	int n;
+
+	if (err == -ENOSYS)
+		zio_snprintf(how, sizeof(how), "; this kernel has no userfaultfd "
+			     "(CONFIG_USERFAULTFD)");
+	else if (err == -EOPNOTSUPP)
+		zio_snprintf(how, sizeof(how), "; this kernel lacks userfaultfd "
+			     "write-protection (Linux 5.7+)");
+	else if ((err == -EPERM || err == -EACCES) && !stat("/dev/userfaultfd", &st))
+		zio_snprintf(how, sizeof(how), "; needs read-write access to /dev/userfaultfd "
+			     "(mode %04o uid %u gid %u here) or CAP_SYS_PTRACE, see zio-run(1)",
+			     (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid,
+			     (unsigned)st.st_gid);
+	else if ((err == -EPERM || err == -EACCES) &&
+		 !access("/proc/sys/vm/unprivileged_userfaultfd", F_OK))
+		zio_snprintf(how, sizeof(how), "; needs CAP_SYS_PTRACE or sysctl "
+			     "vm.unprivileged_userfaultfd=1, see zio-run(1)");
+	else if (err == -EPERM || err == -EACCES)
+		zio_snprintf(how, sizeof(how), "; needs CAP_SYS_PTRACE: this kernel has neither "
+			     "/dev/userfaultfd nor vm.unprivileged_userfaultfd");
+	n = zio_snprintf(line, sizeof(line), "zio: userfaultfd with kernel-fault delivery "
+			 "unavailable (%s%s): running with elision off\n", strerror(-err), how);
+	if (n >= (int)sizeof(line)) {
+		n = (int)sizeof(line) - 1;
+		line[n - 1] = '\n';
+	}
+	zio_write_stderr(line, (size_t)n);
+}
+
 __attribute__((constructor(101)))
 static void zio_ctor(int argc, char **argv, char **envp)
 {
@@ -104,14 +146,7 @@ static void zio_ctor(int argc, char **argv, char **envp)
 		if (err) {
 			/* Say it once, whatever the log level: the user asked for
 			 * zio and does not get it. */
-			char line[256];
-			int n = zio_snprintf(line, sizeof(line),
-				"zio: userfaultfd with kernel-fault delivery unavailable (%s%s): "
-				"running with elision off\n", strerror(-err),
-				err == -EPERM ? "; needs CAP_SYS_PTRACE or "
-				"vm.unprivileged_userfaultfd=1" : "");
-
-			zio_write_stderr(line, (size_t)n);
+			uffd_unavailable(err);
 		} else {
 			zio.uffd_ok = true;
 			atomic_store(&zio_active, 1);
