@@ -284,3 +284,4 @@ clean:
 	$(Q)rm -rf $(OUT)
 
 .PHONY: all deps test demo bench-echo bench-udp clean bench-observe bench-probes
+include mk/install.mk
