@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 #
 # bench-all.sh BUILD_DIR [PART...] — run benchmark parts (default: redis
-# relay sweep micro, i.e. tools/bench-PART.sh; --collect: none), then
+# relay sweep micro apps, i.e. tools/bench-PART.sh; --collect: none), then
 # collect everything in
 # BUILD_DIR/bench/ from every part that has results, whenever it ran:
 #   results.tsv  one row per measurement:
@@ -27,7 +27,7 @@ BUILD=$1
 shift
 HERE=$(dirname "$0")
 OUT=$BUILD/bench
-ALL_PARTS=(redis relay sweep micro)
+ALL_PARTS=(redis relay sweep micro apps)
 if [ "${1:-}" = --collect ]; then
 	PARTS=()
 elif [ $# -gt 0 ]; then
@@ -72,7 +72,8 @@ done
 {
 	printf 'bench\tparams\tplain\tzio\tratio\tunit\tnotes\n'
 	for p in "${ALL_PARTS[@]}"; do
-		[ ! -f "$OUT/$p.tsv" ] || cat "$OUT/$p.tsv"
+		# the application table has columns of its own (apps.md)
+		[ "$p" = apps ] || [ ! -f "$OUT/$p.tsv" ] || cat "$OUT/$p.tsv"
 	done
 } >"$OUT/results.tsv.tmp"
 mv "$OUT/results.tsv.tmp" "$OUT/results.tsv"
@@ -105,7 +106,7 @@ select_rows() {
 PD=$OUT/plot
 rm -rf "$PD"
 mkdir -p "$PD"
-rm -f "$OUT"/*.png
+find "$OUT" -maxdepth 1 -name '*.png' ! -name 'apps*.png' -delete
 if command -v gnuplot >/dev/null; then
 	term="pngcairo size 900,540 font 'sans,10'"
 	gnuplot -e "set terminal pngcairo" 2>/dev/null || term="png size 900,540"

@@ -14,7 +14,9 @@
  *   CONNS 1-64 (default 4), PIPELINE 1-256 (1), OPS per connection (10000)
  *   or SECONDS of load, SIZE bytes a value (16K; K/M suffixes), KEYS in
  *   all (1000), THETA of the zipfian (0.99; 0: uniform); --fill SETs every
- *   key once first (so GETs hit), not counted.
+ *   key once first (so GETs hit), not counted; --wait-file FILE: after the
+ *   fill, print "redisload: filled" and wait until FILE exists (a tracer
+ *   attaches meanwhile).
  * Prints "redisload: ok ops=N secs=T ops_per_s=R gets=G hits=H" and exits
  * 0; the first wrong reply "redisload: FAIL conn=I op=K (...): ..." and 1;
  * 2 for bad usage or no server.  127.0.0.1 only.
@@ -47,6 +49,7 @@ static size_t vsize = 16384;
 static long nkeys = 1000;
 static uint64_t seed = 1;
 static bool fill_first, quiet;
+static const char *wait_file;  /* --wait-file: the timed part waits for it */
 static enum { W_A, W_SET, W_GET } workload = W_A;
 static _Atomic long long total_ops, total_gets, total_hits;
 static _Atomic bool stop;
@@ -340,6 +343,7 @@ static void *conn_main(void *arg)
 			c->op += batch(c, (int)(c->nk - c->op < pipeline ? c->nk - c->op : pipeline),
 				       true);
 	pthread_barrier_wait(&filled);
+	pthread_barrier_wait(&filled);   /* main: --wait-file */
 	if (secs > 0)
 		end = now_s() + secs;
 	for (c->op = 0; !atomic_load(&stop); ) {
@@ -384,7 +388,7 @@ static size_t parse_size(const char *s)
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = { { "seed", 1, NULL, 'S' }, { "fill", 0, NULL, 'F' },
-					    { "quiet", 0, NULL, 'q' }, { "help", 0, NULL, 'h' },
+					    { "quiet", 0, NULL, 'q' }, { "wait-file", 1, NULL, 'W' }, { "help", 0, NULL, 'h' },
 					    { 0 } };
 	static struct conn C[MAXC];
 	pthread_t t[MAXC];
@@ -404,6 +408,7 @@ int main(int argc, char **argv)
 		case 'S': seed = strtoull(optarg, NULL, 0); break;
 		case 'F': fill_first = true; break;
 		case 'q': quiet = true; break;
+		case 'W': wait_file = optarg; break;
 		case 'w':
 			if (!strcmp(optarg, "a"))
 				workload = W_A;
@@ -448,6 +453,13 @@ int main(int argc, char **argv)
 	for (int i = 0; i < nconns; i++)
 		if (pthread_create(&t[i], NULL, conn_main, &C[i]))
 			return 2;
+	pthread_barrier_wait(&filled);
+	if (wait_file) {
+		printf("redisload: filled\n");
+		fflush(stdout);
+		while (access(wait_file, F_OK))
+			usleep(20 * 1000);
+	}
 	pthread_barrier_wait(&filled);
 	t0 = now_s();
 	for (int i = 0; i < nconns; i++)

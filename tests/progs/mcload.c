@@ -10,6 +10,9 @@
  *               other connection keeps replacing ~70 KiB values of its own
  *               20 keys (so slab chunks are recycled between the server's
  *               threads while connection 0's appends are copied)
+ *   -P set      a benchmark: SETs of --max bytes to 20 keys a connection,
+ *   -P get      or GETs of them (set once first), for -d SECONDS (2); every
+ *               GET still checked; prints ops and secs of the timed part
  *   -P mixed    every connection: set, add, replace, append, prepend, get,
  *               gets, cas (good and stale), delete, multi-key get, of
  *               values MIN..MAX (log-uniform), then a key set to expire
@@ -48,6 +51,12 @@ static long nops = 300;
 static uint64_t seed = 1;
 static size_t vmin = 1024, vmax = 4 << 20;
 static bool mixed;
+/* -P set / -P get: a timed benchmark of one command (values of --max
+ * bytes); -d SECONDS long, after a fill for get */
+static enum { B_NONE, B_SET, B_GET } bench;
+static double duration = 2;
+static _Atomic long long timed_ops;
+static double timed_secs;
 static _Atomic long long total_bytes, total_ops;
 /* keys of this run: r<pid>.<seed>c<conn>k<key> (a server may hold older runs') */
 static char prefix[48];
@@ -437,10 +446,49 @@ static void profile_mixed(struct conn *c)
 	}
 }
 
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static pthread_barrier_t bench_go;
+
+/* The timed benchmark of one command (-P set, -P get). */
+static void *bench_main(void *arg)
+{
+	struct conn *c = arg;
+	double t0, end;
+	long long n = 0;
+
+	if (bench == B_GET)
+		for (int k = 0; k < NKEYS; k++)
+			do_set(c, k, vmax);
+	pthread_barrier_wait(&bench_go);
+	t0 = now_s();
+	end = t0 + duration;
+	for (c->op = 0; now_s() < end; c->op++, n++) {
+		int k = (int)(c->op % NKEYS);
+
+		if (bench == B_SET)
+			do_set(c, k, vmax);
+		else
+			get(c, k);
+	}
+	timed_ops += n;
+	if (now_s() - t0 > timed_secs)
+		timed_secs = now_s() - t0;
+	return NULL;
+}
+
 static void *conn_main(void *arg)
 {
 	struct conn *c = arg;
 
+	if (bench)
+		return bench_main(c);
 	for (c->op = 0; c->op < nops; c->op++) {
 		if (mixed)
 			profile_mixed(c);
@@ -506,7 +554,7 @@ int main(int argc, char **argv)
 					    { "help", 0, NULL, 'h' }, { 0 } };
 	int o;
 
-	while ((o = getopt_long(argc, argv, "p:c:n:s:P:h", lo, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "p:c:n:s:P:d:h", lo, NULL)) != -1) {
 		switch (o) {
 		case 'p': port = atoi(optarg); break;
 		case 'c': nconns = atoi(optarg); break;
@@ -515,14 +563,19 @@ int main(int argc, char **argv)
 		case 'P':
 			if (!strcmp(optarg, "mixed"))
 				mixed = true;
+			else if (!strcmp(optarg, "set"))
+				bench = B_SET;
+			else if (!strcmp(optarg, "get"))
+				bench = B_GET;
 			else if (strcmp(optarg, "append"))
 				port = -1;
 			break;
 		case 'a': vmin = parse_size(optarg); break;
+		case 'd': duration = atof(optarg); break;
 		case 'b': vmax = parse_size(optarg); break;
 		default:
 			printf("usage: mcload -p PORT [-c CONNS] [-n OPS] [-s SEED] "
-			       "[-P append|mixed] [--min BYTES] [--max BYTES]\n");
+			       "[-P append|mixed|set|get] [-d SECONDS] [--min BYTES] [--max BYTES]\n");
 			return o == 'h' ? 0 : 2;
 		}
 	}
@@ -532,7 +585,7 @@ int main(int argc, char **argv)
 			"-P append or mixed\n", MAXC);
 		return 2;
 	}
-	if (!mixed && nconns < 2) {
+	if (!mixed && !bench && nconns < 2) {
 		fprintf(stderr, "mcload: -P append needs two connections at least\n");
 		return 2;
 	}
@@ -548,6 +601,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	pthread_barrier_init(&bench_go, NULL, (unsigned)nconns);
 	for (int i = 0; i < nconns; i++)
 		if (pthread_create(&C[i].t, NULL, conn_main, &C[i])) {
 			fprintf(stderr, "mcload: pthread_create failed\n");
@@ -555,6 +609,12 @@ int main(int argc, char **argv)
 		}
 	for (int i = 0; i < nconns; i++)
 		pthread_join(C[i].t, NULL);
+	if (bench) {
+		printf("mcload: ok conns=%d ops=%lld secs=%.3f ops_per_s=%.0f\n", nconns,
+		       (long long)timed_ops, timed_secs,
+		       timed_secs > 0 ? (double)timed_ops / timed_secs : 0);
+		return 0;
+	}
 	if (mixed)
 		expiry_check();
 	printf("mcload: ok conns=%d ops=%lld bytes=%lld\n", nconns, (long long)total_ops,
