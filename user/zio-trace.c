@@ -67,7 +67,8 @@ const char argp_program_doc[] =
 "bytes of IO input; ELIDABLE counts the app copies >= the threshold.  PER-OP\n"
 "is CALLS per operation: --ops N says how many the load made, else every\n"
 "input call that returned data counts as one.  Children the program forks\n"
-"(workers, a rewrite child) are traced too, unless --no-follow.\n";
+"(workers, a rewrite child), and with -p the children it has, are traced\n"
+"too, unless --no-follow.\n";
 
 enum {
 	OPT_THRESHOLD = 0x100,

@@ -21,6 +21,7 @@
  * be read before they go, and is continued.  No ptrace: it would turn
  * signals the program ignores into interrupted system calls.
  */
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
@@ -502,6 +503,43 @@ static int on_fork(void *ctx, void *data, size_t len)
 	return 0;
 }
 
+/* The children pid has now (their children too): traced and announced as
+ * if they had just forked.  Returns nothing. */
+static void follow_existing(struct zio_tracer *t, pid_t pid)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+
+	while (d && (e = readdir(d))) {
+		char path[64], buf[512], *p;
+		long v;
+		FILE *f;
+		int ppid = 0;
+
+		if (zio_parse_long(e->d_name, 1, INT_MAX, &v) || v == pid)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%ld/stat", v);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		/* pid (comm) state ppid ...: comm may hold spaces */
+		if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
+			sscanf(p + 2, "%*c %d", &ppid);
+		fclose(f);
+		if (ppid == pid) {
+			__u32 key = (__u32)v;
+			__u8 one = 1;
+
+			bpf_map__update_elem(t->skel->maps.traced, &key, sizeof(key), &one,
+					     sizeof(one), BPF_ANY);
+			on_fork(t, &key, sizeof(key));
+			follow_existing(t, (pid_t)v);
+		}
+	}
+	if (d)
+		closedir(d);
+}
+
 /* Follow the forks of the traced process (unless o.no_follow): mark it
  * traced for zio_fork and listen on the forks ring.  A kernel without the
  * tracepoint just traces the one process.  Returns nothing. */
@@ -525,9 +563,14 @@ static void follow_forks(struct zio_tracer *t)
 		return;
 	}
 	t->forks = ring_buffer__new(bpf_map__fd(t->skel->maps.forks), on_fork, t, NULL);
-	if (!t->forks)
+	if (!t->forks) {
 		pr_warn("zio-trace: failed to read the forks ring: %s: children are not "
 			"followed\n", strerror(errno));
+		return;
+	}
+	/* a running server (-p) has its workers already: follow them too */
+	if (!t->child)
+		follow_existing(t, t->pid);
 }
 
 void zio_tracer__follow(struct zio_tracer *t)

@@ -159,13 +159,16 @@ static void print_json(const struct zio_tracer *t, const struct table *tb)
 	printf("],\"summary\":{\"app_sites\":%zu,\"iostack_sites\":%zu,"
 	       "\"elidable_sites\":%zu,"
 	       "\"app_copies\":%llu,\"elidable_copies\":%llu,"
-	       "\"elidable_bytes\":%llu,\"ops\":%llu,\"ops_from\":\"%s\","
+	       "\"elidable_bytes\":%llu,\"io_copies\":%llu,\"app_bytes\":%llu,"
+	       "\"io_bytes\":%llu,\"ops\":%llu,\"ops_from\":\"%s\","
 	       "\"app_copies_per_op\":%.4f,\"app_bytes_per_op\":%.1f,"
 	       "\"io_copies_per_op\":%.4f,\"io_bytes_per_op\":%.1f}}\n",
 	       tb->n_app, tb->n_io, tb->n_el,
 	       (unsigned long long)tb->app_calls,
 	       (unsigned long long)tb->el_calls,
-	       (unsigned long long)tb->el_bytes, (unsigned long long)tb->ops,
+	       (unsigned long long)tb->el_bytes, (unsigned long long)tb->io_calls,
+	       (unsigned long long)tb->app_bytes, (unsigned long long)tb->io_bytes,
+	       (unsigned long long)tb->ops,
 	       tb->ops_given ? "option" : "input_calls", per_op(tb, tb->app_calls),
 	       per_op(tb, tb->app_bytes), per_op(tb, tb->io_calls), per_op(tb, tb->io_bytes));
 }
