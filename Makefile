@@ -256,7 +256,7 @@ bench-probes: all
 
 # Every part plain vs zio, collected into build/bench/ (tools/bench-all.sh).
 # The benchmarks' own Debian packages install through the deps recipe.
-BENCH_PKGS := redis-server redis-tools gnuplot-nox
+BENCH_PKGS := redis-server redis-tools gnuplot-nox memcached nginx-light icecast2 linux-perf
 bench-deps: deps
 	$(Q)$(MAKE) --no-print-directory deps DEB_PKGS="$(BENCH_PKGS)"
 
@@ -264,11 +264,11 @@ bench: bench-deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/bench-all.sh $(OUT)
 
-bench-redis bench-relay bench-sweep bench-micro: bench-%: bench-deps
+bench-redis bench-relay bench-sweep bench-micro bench-apps: bench-%: bench-deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/bench-all.sh $(OUT) $*
 
-.PHONY: bench bench-deps bench-redis bench-relay bench-sweep bench-micro
+.PHONY: bench bench-deps bench-redis bench-relay bench-sweep bench-micro bench-apps
 
 # UDP echo over kernel sockets vs zio-run --xdp, on a veth pair between two
 # network namespaces the script creates and removes (root).
