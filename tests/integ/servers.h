@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -79,6 +80,8 @@ struct server {
  * wait until something accepts on port (up to 10 s). */
 static inline void server_start(struct server *s, const char *log, char *const argv[])
 {
+	pid_t test = getpid();
+
 	snprintf(s->log, sizeof(s->log), "%s", log);
 	s->pid = fork();
 	if (s->pid == 0) {
@@ -87,6 +90,12 @@ static inline void server_start(struct server *s, const char *log, char *const a
 		dup2(fd, 1);
 		dup2(fd, 2);
 		setpgid(0, 0);
+		/* a test killed by its timeout takes its server along (a server
+		 * that changes its user, like icecast, loses this: it is stopped
+		 * by server_stop only) */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != test)
+			_exit(127);
 		execvp(argv[0], argv);
 		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
