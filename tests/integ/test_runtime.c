@@ -89,6 +89,25 @@ Test(runtime, free_and_realloc_of_aliases_and_originals)
 	cr_assert_geq(stat_of(r->err, "elided_copies"), 6, "%s", r->err);
 }
 
+Test(runtime, a_recycled_reply_buffer_stays_vacant_between_replies)
+{
+	struct run *r = zt_zio("vacant", "--policy=always");
+	long long parked = stat_of(r->err, "parked_pages");
+
+	/* 24 replies and 4 more copies into the same 256 KiB block, freed
+	 * after each: its 62 whole pages are left vacant each time */
+	cr_assert_geq(stat_of(r->err, "elided_copies"), 28, "%s", r->err);
+	cr_assert_geq(stat_of(r->err, "vacated_pages"), 28 * 60, "%s", r->err);
+	/* parked only when stores, calloc, a plain copy or an input had
+	 * populated the block in between: the replies after the first
+	 * park nothing */
+	cr_assert_leq(parked, 6 * 64, "%s", r->err);
+	/* stores, calloc and the parent after fork touch vacant pages: one
+	 * fault refills the whole block, not one a page */
+	cr_assert_geq(stat_of(r->err, "vacant_faults"), 2, "%s", r->err);
+	cr_assert_leq(stat_of(r->err, "vacant_faults"), 8, "%s", r->err);
+}
+
 Test(runtime, fork_child_and_parent_read_the_data)
 {
 	struct run *r = zt_zio("fork", "--policy=always");
@@ -230,7 +249,7 @@ Test(runtime, off_loads_the_interposers_but_elides_nothing)
 Test(runtime, every_mode_passes_without_zio_too)
 {
 	const char *modes[] = { "relay", "touch", "store-orig", "memmove", "free", "fork",
-				"threads", "kernel", "touchall", "small" };
+				"threads", "kernel", "touchall", "small", "vacant" };
 
 	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
 		struct run r;

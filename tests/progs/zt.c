@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -657,6 +658,100 @@ static void mode_rx_whole(void)
 	rx_reuse(false, true);
 }
 
+/*
+ * A reply buffer malloc'd for each reply, filled by one large copy of a
+ * received value, sent and freed (redis's reply blocks): the allocator
+ * hands the same memory out again.  The freed alias's pages stay vacant
+ * and the next reply's copy aliases them with nothing to park; whatever
+ * else then uses the memory (stores, calloc, a plain copy, an input, a
+ * child) sees its own bytes.  The peer checks every byte sent.
+ */
+static void mode_vacant(void)
+{
+	const size_t n = 256 * KB;
+	const int replies = 24;
+	unsigned char *in = xmalloc(n), *plain = xmalloc(n), *b;
+	unsigned char *first = NULL;
+	int sv[2], st, same = 0;
+	pthread_t t;
+	struct sink s;
+	pid_t pid;
+
+	/* from the heap, as jemalloc's large classes are: free keeps it */
+	CHECK(mallopt(M_MMAP_THRESHOLD, 64 << 20) == 1, "mallopt");
+	CHECK(mallopt(M_TRIM_THRESHOLD, 256 << 20) == 1, "mallopt");
+	CHECK(!socketpair(AF_UNIX, SOCK_STREAM, 0, sv), "socketpair");
+	s = (struct sink){ sv[1], n, replies, 0 };
+	pthread_create(&t, NULL, sink_thread, &s);
+	for (int r = 0; r < replies; r++) {
+		receive(in, n, (unsigned)r);
+		b = xmalloc(n + 64);
+		if (!first)
+			first = b;
+		same += b == first;
+		memcpy(b + 32, in, n);
+		send_all(sv[0], b + 32, n);
+		free(b);
+	}
+	pthread_join(t, NULL);
+	CHECK(s.bad == 0, "receiver saw wrong bytes in reply %ld", s.bad);
+	CHECK(same > replies / 2, "the allocator gave the buffer back %d times of %d", same,
+	      replies);
+	/* the same memory, vacant now, written by the program's own stores */
+	b = xmalloc(n + 64);
+	for (size_t i = 0; i < n; i++)
+		b[i] = (unsigned char)(i * 7 + 3);
+	for (size_t i = 0; i < n; i++)
+		CHECK(b[i] == (unsigned char)(i * 7 + 3), "store into vacant memory, byte %zu", i);
+	free(b);
+	/* vacant again (an elided copy, freed), then calloc'ed: zeros */
+	b = xmalloc(n + 64);
+	memcpy(b + 32, in, n);
+	free(b);
+	b = calloc(1, n + 64);
+	CHECK(b, "calloc");
+	for (size_t i = 0; i < n + 64; i++)
+		CHECK(!b[i], "calloc over vacant memory: byte %zu is %#x", i, b[i]);
+	free(b);
+	/* vacant again, then a copy of data that is not IO (not elided) */
+	b = xmalloc(n + 64);
+	memcpy(b + 32, in, n);
+	free(b);
+	fill_pat(plain, n, 99);
+	b = xmalloc(n + 64);
+	memcpy(b, plain, n);
+	expect(b, n, 99, 0, "plain copy into vacant memory");
+	free(b);
+	/* vacant again, then received into */
+	b = xmalloc(n + 64);
+	memcpy(b + 32, in, n);
+	free(b);
+	b = xmalloc(n + 64);
+	receive(b + 32, n, 77);
+	expect(b + 32, n, 77, 0, "input into vacant memory");
+	free(b);
+	/* vacant again, then a child and its parent use it */
+	b = xmalloc(n + 64);
+	memcpy(b + 32, in, n);
+	free(b);
+	b = xmalloc(n + 64);
+	pid = fork();
+	CHECK(pid >= 0, "fork");
+	if (pid == 0) {
+		fill_pat(b, n, 5);
+		expect(b, n, 5, 0, "child's stores into vacant memory");
+		_exit(0);
+	}
+	fill_pat(b, n, 6);
+	CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && !WEXITSTATUS(st), "child failed");
+	expect(b, n, 6, 0, "parent's stores into vacant memory");
+	free(b);
+	free(in);
+	free(plain);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(void);
@@ -668,6 +763,7 @@ static const struct {
 	{ "redeclined", mode_redeclined }, { "sparse-fresh", mode_sparse_fresh },
 	{ "sparse-pooled", mode_sparse_pooled }, { "rx-reuse", mode_rx_reuse },
 	{ "rx-touch", mode_rx_touch }, { "rx-whole", mode_rx_whole },
+	{ "vacant", mode_vacant },
 };
 
 int main(int argc, char **argv)
@@ -675,7 +771,7 @@ int main(int argc, char **argv)
 	if (argc != 2) {
 		fprintf(stderr, "usage: zt MODE (relay touch store-orig memmove free fork "
 			"threads kernel touchall small declined redeclined sparse-fresh "
-			"sparse-pooled rx-reuse rx-touch rx-whole)\n");
+			"sparse-pooled rx-reuse rx-touch rx-whole vacant)\n");
 		return 2;
 	}
 	mode = argv[1];

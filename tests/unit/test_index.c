@@ -316,7 +316,7 @@ static uintptr_t check_max(struct zio_node *n)
 	return m;
 }
 
-Test(extents, first_fit_matches_brute_force_under_random_churn)
+Test(extents, first_fit_and_bytes_in_match_brute_force_under_random_churn)
 {
 	enum { SPACE = 4096, OPS = 20000 };
 	static unsigned char in[SPACE];         /* page i is in the set */
@@ -381,6 +381,27 @@ Test(extents, first_fit_matches_brute_force_under_random_churn)
 			for (unsigned i = 0; i < SPACE; i++)
 				bytes += in[i] ? P : 0;
 			cr_assert_eq(s.bytes, bytes, "byte count after op %d", op);
+		}
+		{
+			/* the bytes of a random range in the set, byte offsets
+			 * inside pages included */
+			uintptr_t lo, hi;
+			uint64_t want = 0;
+
+			x = x * 1103515245 + 12345;
+			lo = (x >> 8) % (SPACE * P);
+			x = x * 1103515245 + 12345;
+			hi = lo + (x >> 8) % (256 * P);
+			if (hi > SPACE * P)
+				hi = SPACE * P;
+			for (uintptr_t i = lo / P; i * P < hi; i++) {
+				uintptr_t a = i * P > lo ? i * P : lo, b = (i + 1) * P < hi ? (i + 1) * P : hi;
+
+				want += in[i] ? b - a : 0;
+			}
+			cr_assert_eq(zio_extents_bytes_in(&s, lo, hi), want,
+				     "bytes in [%#lx, %#lx) after op %d", (unsigned long)lo,
+				     (unsigned long)hi, op);
 		}
 	}
 	zio_extents_clear(&s);

@@ -446,6 +446,50 @@ Test(policy, later_alias_by_release_rate)
 		cr_assert_not(zio_policy_later_alias(freed, 16, 16, 0), "decision %d", i);
 	cr_assert(zio_policy_later_alias(freed, 16, 16, 0), "one in %d explored", EXPLORE);
 	cr_assert_eq(zio_stats.policy_declined, EXPLORE - 1);
+	/* its freed aliases left vacant, the next copy into the same block
+	 * finds them as absent pages with nothing to park: made */
+	cr_assert(zio_policy_later_alias(freed, 16, 0, 16), "vacant");
+}
+
+/* ------------------------------------------------------------ vacant pages */
+
+/* Freed aliases are left vacant until touching vacant pages costs more
+ * than three quarters of what re-aliasing them saved; then refilled, one
+ * in EXPLORE still left vacant; savings bring it back. */
+Test(policy, vacant_while_touches_cost_less_than_reuse_saves)
+{
+	int vacated = 0;
+
+	cr_assert(zio_policy_vacate(), "nothing learned yet: vacant");
+	/* one fault against 64 pages re-aliased: 20 us < 0.75 * 32 us */
+	zio_policy_vacant_reused(64);
+	zio_policy_vacant_touched();
+	cr_assert(zio_policy_vacate());
+	/* a second fault: 40 us > 24 us */
+	zio_policy_vacant_touched();
+	for (int i = 0; i < 2 * EXPLORE; i++)
+		vacated += zio_policy_vacate();
+	cr_assert_eq(vacated, 2, "one in %d left vacant while refilling", EXPLORE);
+	/* 64 more pages re-aliased: 40 us < 0.75 * 64 us */
+	zio_policy_vacant_reused(64);
+	cr_assert(zio_policy_vacate());
+}
+
+/* While freed aliases stay vacant a populated destination page costs
+ * only its park (250 ns), and vacant pages count as alias pages (a copy
+ * into them would have cost a refill, 80 ns, as well).  For a site whose
+ * destinations are all freed: 16 populated pages save 16 * 170 = 2720 ns
+ * against 1000 + 16 * 25 + 16 * 250 = 5400 (declined); 12 populated and
+ * 4 vacant save 2720 + 4 * 80 = 3040 against 1000 + 400 + 12 * 250 = 4400
+ * (declined); 16 vacant save 2720 + 1280 = 4000 against 1400 (made). */
+Test(policy, vacant_pages_count_as_alias_pages)
+{
+	const uintptr_t freed = 0x470000;
+
+	zio_policy_alias_end(freed, 16, true);
+	cr_assert_not(zio_policy_later_alias(freed, 16, 16, 0));
+	cr_assert_not(zio_policy_later_alias(freed, 16, 12, 4));
+	cr_assert(zio_policy_later_alias(freed, 16, 0, 16));
 }
 
 /* ------------------------------------------------------------ noted inputs */

@@ -174,6 +174,7 @@ ZIO_HIDDEN void zio_print_stats(void)
 		"faults=%llu fallbacks=%llu wp_faults=%llu missing_faults=%llu "
 		"zero_faults=%llu outputs_substituted=%llu output_bytes_from_origin=%llu "
 		"retired_copy=%llu retired_move=%llu parked_pages=%llu refilled_pages=%llu "
+		"vacated_pages=%llu vacant_faults=%llu "
 		"inputs_tracked=%llu inputs_redirected=%llu policy_skips=%llu policy_declined=%llu "
 		"policy_explores=%llu "
 		"policy_untracked=%llu policy_promoted=%llu "
@@ -183,7 +184,8 @@ ZIO_HIDDEN void zio_print_stats(void)
 		(int)getpid(), S(elided_copies), S(elided_bytes), S(materialized_pages),
 		S(faults), S(fallbacks), S(wp_faults), S(missing_faults), S(zero_faults),
 		S(outputs_substituted), S(output_bytes_from_origin), S(retired_copy),
-		S(retired_move), S(parked_pages), S(refilled_pages), S(inputs_tracked),
+		S(retired_move), S(parked_pages), S(refilled_pages), S(vacated_pages),
+		S(vacant_faults), S(inputs_tracked),
 		S(inputs_redirected), S(policy_skips), S(policy_declined), S(policy_explores),
 		S(policy_untracked), S(policy_promoted),
 		(unsigned long long)atomic_load(&zio_live_aliases),

@@ -193,26 +193,89 @@ ZIO_HIDDEN int zio_retire(struct zio_origin *o, bool content_dead)
 	return moved_pages ? 1 : 0;
 }
 
+/* ------------------------------------------------------------ vacant */
+
+/*
+ * Give pages [a, b) (page aligned, registered, absent) populated spare
+ * pages.  What cannot get one is unregistered: absent, registered pages
+ * would each cost a trip through our fault thread when the program
+ * touches them, the kernel's own fault path gives it a zero page.
+ */
+static void refill(uintptr_t a, uintptr_t b)
+{
+	uint64_t got = zio_arena_refill(a, b);
+
+	if (a + got < b)
+		zio_uffd_unregister(a + got, b);
+}
+
+/*
+ * Vacant pages: a freed alias's pages stay absent and registered, with
+ * no byte on them anyone may read (they were the freed block's), so that
+ * the next copy into them (an allocator handing the same buffer out
+ * again: redis's reply blocks) aliases them without parking, and no
+ * refill is paid at the free.  Whatever else comes first takes pages
+ * back: a copy that is not elided or an input (zio_prepare_range), the
+ * program's own touch (a fault: zio_vacant_fill of the whole extent, at
+ * most VACANT_FILL_MAX pages around it), an unmap (zio_uffd_unregister).
+ */
+#define VACANT_FILL_MAX (1u << 20)
+
+ZIO_HIDDEN void zio_vacant_fill(uintptr_t a, uintptr_t b)
+{
+	struct zio_node *n;
+
+	while (a < b && (n = zio_tree_first_overlap(&zio.vacant.t, a, b))) {
+		uintptr_t lo = n->start > a ? n->start : a;
+		uintptr_t hi = n->end < b ? n->end : b;
+
+		zio_extents_del(&zio.vacant, lo, hi);
+		pr_trace("vacant [%#lx,%#lx) refilled", (unsigned long)lo, (unsigned long)hi);
+		refill(lo, hi);
+		a = hi;
+	}
+}
+
+ZIO_HIDDEN bool zio_vacant_touched(uintptr_t addr)
+{
+	struct zio_node *n = zio_tree_floor(&zio.vacant.t, addr);
+	uintptr_t lo, hi;
+
+	if (!n || n->end <= addr)
+		return false;
+	lo = n->start;
+	hi = n->end;
+	if (hi - lo > VACANT_FILL_MAX) {
+		lo = addr - lo > VACANT_FILL_MAX / 2 ? addr - VACANT_FILL_MAX / 2 : lo;
+		hi = hi - lo > VACANT_FILL_MAX ? lo + VACANT_FILL_MAX : hi;
+	}
+	ZIO_STAT_ADD(vacant_faults, 1);
+	zio_policy_vacant_touched();
+	zio_vacant_fill(lo, hi);
+	return true;
+}
+
 /* ------------------------------------------------------------ prepare */
 
-/* Drop alias pages [a, b) of r, whose contents no longer matter, and give
- * the program populated pages back when `refill` (else they stay absent
- * and read as zero). */
-static void alias_drop(struct zio_region *r, uintptr_t a, uintptr_t b, bool refill)
+/* Drop alias pages [a, b) of r, whose contents no longer matter.  Freed
+ * (`released`), they become vacant or get populated pages back, as the
+ * policy says; unmapped, they are gone. */
+static void alias_drop(struct zio_region *r, uintptr_t a, uintptr_t b, bool released)
 {
+	bool vacate = released && zio_policy_vacate();
+
 	zio_policy_alias_end(r->site, (b - a) / ZIO_PAGE, true);
 	pr_trace("drop alias [%#lx,%#lx) of o%llu (%s)", (unsigned long)a, (unsigned long)b,
-		 (unsigned long long)r->o->id, refill ? "released" : "unmapped");
+		 (unsigned long long)r->o->id,
+		 !released ? "unmapped" : vacate ? "released, vacant" : "released");
 	zio_index_cut(&zio.ix, r, a, b);
-	if (refill) {
-		uint64_t got = zio_arena_refill(a, b);
-
-		/* Absent, registered pages would each cost a trip through our
-		 * fault thread when the allocator reuses them: hand the rest to
-		 * the kernel's own fault path. */
-		if (a + got < b)
-			zio_uffd_unregister(a + got, b);
+	if (!released)
+		return;
+	if (vacate && !zio_extents_add(&zio.vacant, a, b)) {
+		ZIO_STAT_ADD(vacated_pages, (b - a) / ZIO_PAGE);
+		return;
 	}
+	refill(a, b);
 }
 
 /* One page of alias only partly inside the range being changed: its
@@ -287,10 +350,8 @@ static int prep_orig(struct zio_region *r, uintptr_t a, uintptr_t b, enum zio_pr
 			/* Its pages went to the shadow: the allocator gets
 			 * populated pages back. */
 			uintptr_t ilo = pg_up(r->node.start), ihi = pg_dn(r->node.end);
-			uint64_t got = ilo < ihi ? zio_arena_refill(ilo, ihi) : 0;
-
-			if (ilo + got < ihi)
-				zio_uffd_unregister(ilo + got, ihi);
+			if (ilo < ihi)
+				refill(ilo, ihi);
 		}
 	}
 	pr_trace("original o%llu ends at [%#lx,%#lx) (prep %d)", (unsigned long long)o->id,
@@ -307,6 +368,12 @@ ZIO_HIDDEN int zio_prepare_range(uintptr_t a, uintptr_t b, enum zio_prep how)
 {
 	uintptr_t cur = a;
 	int err = 0;
+
+	/* Vacant pages about to be written get pages first (a fault each
+	 * would cost more); freed again they stay vacant; unmapped, the
+	 * caller's unregister forgets them. */
+	if (zio.vacant.bytes && (how == ZIO_PREP_OVERWRITE || how == ZIO_PREP_INPUT))
+		zio_vacant_fill(pg_dn(a), pg_up(b));
 
 	while (cur < b && !err) {
 		struct zio_region *r = zio_region_first_overlap(&zio.ix, cur, b);

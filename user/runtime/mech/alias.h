@@ -34,6 +34,11 @@ void zio_materialize_all(void);
 int zio_retire(struct zio_origin *o, bool content_dead);
 /* Lift the write protection of an original (all of its hull). */
 void zio_origin_unprotect(struct zio_origin *o);
+/* Vacant pages of [a, b) (page aligned) get populated pages (alias.c). */
+void zio_vacant_fill(uintptr_t a, uintptr_t b);
+/* A fault at addr: if it is vacant, its extent gets pages and the policy
+ * learns the touch; returns whether it was. */
+bool zio_vacant_touched(uintptr_t addr);
 /* Are all pages of [a, a+len) present?  Guards every read of app memory
  * made under the lock: a hole there would fault into our own thread. */
 bool zio_app_present(uintptr_t a, uint64_t len);

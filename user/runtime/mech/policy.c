@@ -136,6 +136,57 @@ ZIO_HIDDEN void zio_policy_alias_end(uintptr_t ip, uint64_t pages, bool released
 	}
 }
 
+/*
+ * Vacant pages: the pages of an alias the program frees stay absent
+ * instead of getting populated pages back, so that the next copy into the
+ * same buffer (an allocator hands the recycled reply buffer out again)
+ * parks nothing either.  What that saved (a park and a refill a page) is
+ * weighed against what the program's own touches of vacant pages cost (a
+ * fault round trip each, alias.c refilling the whole extent): above
+ * TOUCH_LIMIT of it freed aliases are refilled again, one in EXPLORE
+ * still left vacant so that the balance keeps being learned.
+ */
+static double vac_saved_ns, vac_touch_ns;
+static uint32_t vac_refills;
+
+static void vacant_halve(void)
+{
+	if (vac_saved_ns + vac_touch_ns > VACANT_HALVE) {
+		vac_saved_ns /= 2;
+		vac_touch_ns /= 2;
+	}
+}
+
+static bool vacating(void)
+{
+	return !zio_opt.adaptive || vac_touch_ns <= TOUCH_LIMIT * vac_saved_ns;
+}
+
+ZIO_HIDDEN bool zio_policy_vacate(void)
+{
+	return vacating() || ++vac_refills % EXPLORE == 0;
+}
+
+ZIO_HIDDEN void zio_policy_vacant_reused(uint64_t pages)
+{
+	vac_saved_ns += (double)pages * NS_PARK_ROUND;
+	vacant_halve();
+}
+
+ZIO_HIDDEN void zio_policy_vacant_touched(void)
+{
+	vac_touch_ns += NS_FAULT;
+	vacant_halve();
+}
+
+/* What parking a populated destination page costs an alias of a site
+ * whose destinations are freed at `release` rate: a park and a refill,
+ * or only the park while freed aliases stay vacant. */
+static double park_ns(double release)
+{
+	return release * (vacating() ? NS_PARK_ROUND / 2 : NS_PARK_ROUND);
+}
+
 ZIO_HIDDEN bool zio_policy_present_hint(uintptr_t ip, uint64_t pages, uint64_t *present)
 {
 	struct site *s = zio_opt.adaptive ? lookup(ip) : NULL;
@@ -185,10 +236,11 @@ ZIO_HIDDEN bool zio_policy_first_alias(uintptr_t in_site, uintptr_t copy_site, u
 	/* and what each alias costs: its index and registration; and for a
 	 * populated destination that the program then frees (a short-lived
 	 * buffer, such as redis's AOF buffer), moving its pages aside and
-	 * populated pages back, every time.  A reused buffer pays the move
-	 * once and stays an alias: amortised. */
+	 * populated pages back, every time (only aside while freed aliases
+	 * stay vacant).  A reused buffer pays the move once and stays an
+	 * alias: amortised. */
 	if (s->k * save > cost + s->k * (NS_ALIAS_FIXED + (double)pages * NS_ALIAS +
-					 (double)present * NS_PARK_ROUND * release)) {
+					 (double)present * park_ns(release))) {
 		s->explore_every = EXPLORE;
 		s->explored = s->declined = false;
 		return true;
@@ -219,7 +271,9 @@ ZIO_HIDDEN bool zio_policy_first_alias(uintptr_t in_site, uintptr_t copy_site, u
  * populated and the copy site's destinations get freed (a recycled reply
  * buffer), parking those pages and refilling them at the free, every
  * time.  Redis GET of 256 KiB at pipeline 1 is that case: its replies go
- * to recycled buffers, and eliding cost more server CPU than the copies.
+ * to recycled buffers, and eliding cost more server CPU than the copies,
+ * until freed aliases were left vacant: the next reply's block is then
+ * all vacant pages (counted as aliased), with nothing to park.
  * Declined copies are explored one in EXPLORE, so the release rate and
  * the destination state keep being learned.
  */
@@ -236,7 +290,7 @@ ZIO_HIDDEN bool zio_policy_later_alias(uintptr_t copy_site, uint64_t pages, uint
 	release = cs->released / (cs->released + cs->reused);
 	save = (double)(present + aliased) * NS_COPY_POPULATED + (double)aliased * NS_MOVE +
 	       (double)(pages - present - aliased) * NS_COPY_FRESH;
-	cost = NS_ALIAS_FIXED + (double)pages * NS_ALIAS + (double)present * NS_PARK_ROUND * release;
+	cost = NS_ALIAS_FIXED + (double)pages * NS_ALIAS + (double)present * park_ns(release);
 	if (save > cost || ++cs->later_declines % EXPLORE == 0)
 		return true;
 	ZIO_STAT_ADD(policy_declined, 1);
@@ -419,6 +473,8 @@ ZIO_HIDDEN void zio_policy_fork_child(void)
 		sites[i] = (struct site){ 0 };
 		insites[i] = (struct insite){ 0 };
 	}
+	vac_saved_ns = vac_touch_ns = 0;
+	vac_refills = 0;
 	/* the notes name insites by index: forget them (lazily) */
 	atomic_store(&zio_lazy_live, false);
 }

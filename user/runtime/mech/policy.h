@@ -37,6 +37,14 @@ bool zio_policy_present_hint(uintptr_t site, uint64_t pages, uint64_t *present);
 void zio_policy_present_seen(uintptr_t site, uint64_t pages, uint64_t present);
 /* An alias made at site ended: freed/unmapped, or copied over again. */
 void zio_policy_alias_end(uintptr_t site, uint64_t pages, bool released);
+/* Vacant pages (alias.c): are a freed alias's pages left absent for the
+ * next copy into them, rather than refilled?  Learned for the process:
+ * what re-aliasing vacant pages saved against what touching them cost. */
+bool zio_policy_vacate(void);
+/* `pages` vacant pages became an alias again (no park, no refill). */
+void zio_policy_vacant_reused(uint64_t pages);
+/* The program touched vacant pages: a fault round trip. */
+void zio_policy_vacant_touched(void);
 /* An original stops being one (overwritten, released, retired). */
 void zio_policy_origin_end(const struct zio_origin *o, bool retired);
 void zio_policy_elided(uintptr_t site, uint64_t bytes);

@@ -24,6 +24,9 @@
  * of 256 KiB into recycled reply buffers: +12 us with elision for 56
  * such pages, plus the ~15 us copy it saved: ~500 ns per page. */
 #define NS_PARK_ROUND     500
+/* ... unless the pages stay vacant after the free (alias.c): then a
+ * recycled buffer pays the park once, and its touches a fault each. */
+#define VACANT_HALVE  (1 << 24)  /* ns: the learned sums halve above */
 #define NS_COLD           150   /* receiving into cold spare pages */
 #define NS_ALIAS           25   /* index and registration per alias page */
 /* Per original and per alias whatever their size: the system calls

@@ -27,6 +27,10 @@ struct zio_state {
 	int wake_fd;                 /* eventfd to stop the fault thread */
 	struct zio_index ix;
 	struct zio_extents registered; /* app ranges registered MISSING|WP */
+	/* Vacant app pages, a part of `registered`: pages of a freed alias
+	 * left absent for the next copy into them (alias.c), no live byte on
+	 * any of them; the first touch refills the whole extent (fault.c). */
+	struct zio_extents vacant;
 	/* arena */
 	uintptr_t arena_lo, arena_hi;
 	struct zio_extents arena_free;   /* empty virtual space */

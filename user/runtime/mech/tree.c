@@ -339,6 +339,16 @@ ZIO_HIDDEN void zio_extents_del(struct zio_extents *s, uintptr_t a, uintptr_t b)
 	}
 }
 
+ZIO_HIDDEN uint64_t zio_extents_bytes_in(const struct zio_extents *s, uintptr_t a, uintptr_t b)
+{
+	uint64_t bytes = 0;
+
+	for (struct zio_node *n = zio_tree_first_overlap(&s->t, a, b); n && n->start < b;
+	     n = zio_tree_after(&s->t, n->start))
+		bytes += (n->end < b ? n->end : b) - (n->start > a ? n->start : a);
+	return bytes;
+}
+
 ZIO_HIDDEN bool zio_extents_covers(const struct zio_extents *s, uintptr_t a, uintptr_t b)
 {
 	struct zio_node *n = zio_tree_floor(&s->t, a);

@@ -45,6 +45,8 @@ struct zio_extents {
 int zio_extents_add(struct zio_extents *s, uintptr_t a, uintptr_t b);
 void zio_extents_del(struct zio_extents *s, uintptr_t a, uintptr_t b);
 bool zio_extents_covers(const struct zio_extents *s, uintptr_t a, uintptr_t b);
+/* How many bytes of [a, b) are in the set. */
+uint64_t zio_extents_bytes_in(const struct zio_extents *s, uintptr_t a, uintptr_t b);
 /* Take up to len bytes from the lowest extent of at least `min` bytes
  * (min = 0: any).  Returns the bytes taken and their start in *a. */
 uint64_t zio_extents_take(struct zio_extents *s, uint64_t len, uint64_t min, uintptr_t *a);

@@ -164,6 +164,7 @@ ZIO_HIDDEN int zio_uffd_register(uintptr_t a, uintptr_t b)
 ZIO_HIDDEN void zio_uffd_forget(uintptr_t a, uintptr_t b)
 {
 	zio_extents_del(&zio.registered, a, b);
+	zio_extents_del(&zio.vacant, a, b);
 }
 
 ZIO_HIDDEN int zio_uffd_unregister(uintptr_t a, uintptr_t b)
@@ -173,6 +174,8 @@ ZIO_HIDDEN int zio_uffd_unregister(uintptr_t a, uintptr_t b)
 	if (a >= b)
 		return 0;
 	zio_extents_del(&zio.registered, a, b);
+	/* vacant pages read as zero pages from now on: they were free */
+	zio_extents_del(&zio.vacant, a, b);
 	if (zio_real.ioctl(zio.uffd, UFFDIO_UNREGISTER, &r))
 		return -errno;
 	return 0;
@@ -335,6 +338,7 @@ ZIO_HIDDEN void zio_uffd_fork_child(void)
 		zio_real.close(zio.uffd);
 	zio.uffd = -1;
 	zio_extents_clear(&zio.registered);
+	zio_extents_clear(&zio.vacant);
 	npending = 0;
 }
 

@@ -183,6 +183,15 @@ static uint64_t install_run(struct run *r, uintptr_t site, uint64_t now, bool ab
 		zio_fallback(ZIO_FB_MOVE);
 		return 0;
 	}
+	/* Vacant pages under them are the alias now (no park was needed). */
+	if (zio.vacant.bytes) {
+		uint64_t v = zio_extents_bytes_in(&zio.vacant, r->p0, r->p1);
+
+		if (v) {
+			zio_extents_del(&zio.vacant, r->p0, r->p1);
+			zio_policy_vacant_reused(v / ZIO_PAGE);
+		}
+	}
 	/* The old aliases under these pages give way to the new one. */
 	{
 		struct zio_region *old;
@@ -269,10 +278,11 @@ static bool source_aliased(const struct zio_seg *segs, int nseg)
 	return false;
 }
 
-/* Pages of [a, b) that are aliases now. */
+/* Pages of [a, b) that are aliases now, or vacant (alias.c): to a copy
+ * both are absent pages that need no park. */
 static uint64_t alias_pages_in(uintptr_t a, uintptr_t b)
 {
-	uint64_t pages = 0;
+	uint64_t pages = zio.vacant.bytes ? zio_extents_bytes_in(&zio.vacant, a, b) / ZIO_PAGE : 0;
 
 	for (struct zio_region *r = zio_region_first_overlap(&zio.ix, a, b);
 	     r && r->node.start < b; r = zio_region_next(&zio.ix, r)) {
@@ -441,6 +451,8 @@ static bool copy_declined(struct plan *p, bool fixed, uintptr_t site)
 			 p->n, (unsigned long)p->s, (unsigned long)site);
 	if (zio_region_first_overlap(&zio.ix, p->d, p->d + p->n))
 		zio_prepare_range(p->d, p->d + p->n, ZIO_PREP_OVERWRITE);
+	else if (zio.vacant.bytes)
+		zio_vacant_fill(pg_dn(p->d), pg_up(p->d + p->n));
 	if (atomic_load_explicit(&zio_lazy_live, memory_order_relaxed))
 		zio_policy_forget_noted(p->d, p->d + p->n);
 	p->npc = 0;

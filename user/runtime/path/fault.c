@@ -124,6 +124,15 @@ ZIO_HIDDEN void zio_handle_missing_fault(uintptr_t addr, bool write)
 		zio_fallback(ZIO_FB_LOST);
 		zio_index_cut(&zio.ix, r, addr, addr + ZIO_PAGE);
 	}
+	/* A vacant page (a freed alias's, alias.c): its whole extent gets
+	 * pages now, and the faulting thread goes on below (present: woken). */
+	if (zio.vacant.bytes && zio_vacant_touched(addr)) {
+		pr_trace("fault %#lx on vacant pages", (unsigned long)addr);
+		if (zio_app_present(addr, ZIO_PAGE)) {
+			zio_uffd_wake(addr, ZIO_PAGE);
+			return;
+		}
+	}
 	/* A registered page that is no alias: absent anonymous memory reads
 	 * as zeros, exactly as without us. */
 	ZIO_STAT_ADD(zero_faults, 1);
