@@ -21,5 +21,10 @@
 /* Default threshold: copies below it are never worth the page-table work
  * (see tools/microbench for the measurement). */
 #define ZIO_DEFAULT_THRESHOLD (64 * 1024)
+/* ... and under zio-run --xdp (ZIO_XDP_ABI set), unless ZIO_THRESHOLD
+ * says otherwise: an alias of a UMEM frame costs no write protection and
+ * no original, only its index entry, so datagrams pay from 16 KiB
+ * (tools/bench-udp.sh, sizes 4-32 KiB; docs/xdp.md). */
+#define ZIO_XDP_DEFAULT_THRESHOLD (16 * 1024)
 
 #endif

@@ -83,7 +83,7 @@ enum {
 static const struct argp_option opts[] = {
 	{ "stats", OPT_STATS, NULL, 0, "Print one line of counters per process at exit", 0 },
 	{ "threshold", OPT_THRESHOLD, "BYTES", 0,
-	  "Smallest copy to elide (suffix K or M allowed; default 64K)", 0 },
+	  "Smallest copy to elide (suffix K or M allowed; default 64K, 16K with --xdp)", 0 },
 	{ "off", OPT_OFF, NULL, 0, "Load the interposers but elide nothing", 0 },
 	{ "verbose", 'v', NULL, 0, "Explain what the runtime does (-vv: a debug trace of every decision)", 0 },
 	{ "pool-max", OPT_POOL_MAX, "BYTES", 0,

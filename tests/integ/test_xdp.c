@@ -170,7 +170,7 @@ static void echo_case(const char *addr, const char *mode, const char *api)
 
 	need_xdp();
 	snprintf(sargs, sizeof(sargs), "--copies 2 --mode %s --api %s", mode, api);
-	server_start(&s, "--threshold 16K", sargs);
+	server_start(&s, "", sargs);
 	client(addr, SIZES, "2");
 	cr_assert_eq(server_stop(&s), 0, "server: %s", s.errtext);
 	cr_assert_geq(stat_of(s.errtext, "xdp_rx"), 30, "%s", s.errtext);
@@ -249,7 +249,7 @@ Test(xdp, large_datagrams_copy_no_payload_byte)
 	struct server s;
 
 	need_xdp();
-	server_start(&s, "--threshold 16K", "--copies 2");
+	server_start(&s, "", "--copies 2");
 	client(ip4_a, "32768,61440", "10");
 	cr_assert_eq(server_stop(&s), 0, "server: %s", s.errtext);
 	cr_assert_geq(stat_of(s.errtext, "elided_copies"), 40, "%s", s.errtext);
@@ -286,7 +286,7 @@ Test(xdp, malformed_and_fragmented_packets_are_passed_and_counted)
 		pclose(p);
 	}
 	cr_assert(mac[0], "no MAC for %s", if_a);
-	server_start(&s, "--threshold 16K", "--copies 1");
+	server_start(&s, "", "--copies 1");
 	RUN(&r, 20, "ip", "netns", "exec", ns_b, rawpkt, if_b, mac, ip4_b, ip4_a, "9000");
 	cr_assert_eq(r.status, 0, "rawpkt: %s %s", r.out, r.err);
 	/* 65000 B does not fit the 65000 MTU: it travels as IP fragments */
@@ -311,7 +311,7 @@ Test(xdp, frame_exhaustion_loses_nothing)
 	struct server s;
 
 	need_xdp();
-	server_start(&s, "--threshold 16K --xdp-frames 64 --xdp-ring 64", "--copies 2");
+	server_start(&s, "--xdp-frames 64 --xdp-ring 64", "--copies 2");
 	client(ip4_a, "61440,32768,61440,100,61440", "12");
 	cr_assert_eq(server_stop(&s), 0, "server: %s", s.errtext);
 	cr_assert_geq(stat_of(s.errtext, "xdp_rx"), 60, "%s", s.errtext);
@@ -342,7 +342,7 @@ Test(xdp, sigkill_leaves_no_program_and_rerun_works)
 	int st;
 
 	need_xdp();
-	server_start(&s, "--threshold 16K", "--copies 1");
+	server_start(&s, "", "--copies 1");
 	cr_assert(xdp_attached(), "no XDP program while the server runs");
 	client(ip4_a, "100,61440", "1");
 	kill(s.pid, SIGKILL);
@@ -353,7 +353,7 @@ Test(xdp, sigkill_leaves_no_program_and_rerun_works)
 	for (int i = 0; i < 50 && xdp_attached(); i++)
 		usleep(20000);
 	cr_assert(!xdp_attached(), "XDP program left attached after SIGKILL");
-	server_start(&s, "--threshold 16K", "--copies 1");
+	server_start(&s, "", "--copies 1");
 	client(ip6_a, "100,61440", "2");
 	cr_assert_eq(server_stop(&s), 0, "server: %s", s.errtext);
 	cr_assert_geq(stat_of(s.errtext, "xdp_rx"), 4, "%s", s.errtext);

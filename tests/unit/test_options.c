@@ -473,6 +473,25 @@ Test(options, threshold_and_input_min)
 	cr_assert_eq(zio_opt.input_min, 4096);
 }
 
+/* Under zio-run --xdp (ZIO_XDP_ABI set) the default threshold is the
+ * datagrams' one; a threshold given still wins, wherever it stands. */
+Test(options, xdp_lowers_the_default_threshold_only)
+{
+	char *xdp[] = { ZIO_ENV_XDP_ABI "=1", NULL };
+	char *both[] = { ZIO_ENV_THRESHOLD "=128K", ZIO_ENV_XDP_ABI "=1", NULL };
+	char *after[] = { ZIO_ENV_XDP_ABI "=1", ZIO_ENV_THRESHOLD "=64K", NULL };
+
+	zio_options_load(xdp);
+	cr_assert_eq(zio_opt.threshold, ZIO_XDP_DEFAULT_THRESHOLD);
+	cr_assert_eq(ZIO_XDP_DEFAULT_THRESHOLD, 16 * 1024);
+	zio_options_load(both);
+	cr_assert_eq(zio_opt.threshold, 128 * 1024);
+	zio_options_load(after);
+	cr_assert_eq(zio_opt.threshold, ZIO_DEFAULT_THRESHOLD);
+	zio_options_load(NULL);
+	cr_assert_eq(zio_opt.threshold, ZIO_DEFAULT_THRESHOLD);
+}
+
 /* ZIO_LOG_FILE is opened before the other values are read (its %p is
  * the pid), so their warnings land in it, not on stderr. */
 Test(options, log_file_takes_the_warnings)

@@ -69,7 +69,7 @@ static const struct opt_desc opt_table[] = {
 	  .what = "print a line of counters when each process ends" },
 	{ .name = ZIO_ENV_THRESHOLD, .kind = OPT_BYTES, .dst = &zio_opt.threshold,
 	  .dflt = ZIO_DEFAULT_THRESHOLD, .min = 4096, .max = 1LL << 40,
-	  .what = "the smallest copy elided" },
+	  .what = "the smallest copy elided (16K by default under zio-run --xdp)" },
 	{ .name = ZIO_ENV_POOL_MAX, .kind = OPT_BYTES, .dst = &zio_opt.pool_max,
 	  .dflt = 256LL << 20, .max = 1LL << 40, .what = "spare page memory kept" },
 	{ .name = ZIO_ENV_MAX_ALIASES, .kind = OPT_COUNT, .dst = &zio_opt.max_aliases,
@@ -305,6 +305,10 @@ ZIO_HIDDEN void zio_options_load(char **envp)
 		if ((v = zio_env_get(envp, opt_table[i].name)))
 			apply(&opt_table[i], v);
 	}
+	/* Under --xdp the datagrams a UMEM frame holds are the IO data, and
+	 * aliasing a frame is cheap (include/zio.h): a lower default. */
+	if (zio_opt.xdp.abi >= 0 && !zio_env_get(envp, ZIO_ENV_THRESHOLD))
+		zio_opt.threshold = ZIO_XDP_DEFAULT_THRESHOLD;
 	/* An input smaller than a page can never back a whole alias page. */
 	if (zio_opt.input_min > zio_opt.threshold)
 		zio_opt.input_min = zio_opt.threshold;
