@@ -80,7 +80,7 @@ all: $(OUT)/libzio.so $(OUT)/zio-run $(OUT)/zio-trace $(OUT)/zio-stat $(TOOL_BIN
 
 # ---------------------------------------------------------------- deps
 DEB_PKGS := clang llvm libbpf-dev bpftool libxdp-dev xdp-tools \
-	libcriterion-dev libelf-dev zlib1g-dev systemtap-sdt-dev pkg-config \
+	libcriterion-dev libelf-dev libdw-dev zlib1g-dev systemtap-sdt-dev pkg-config \
 	iproute2 make gcc redis-server python3
 deps:
 	$(Q)missing=$$(for p in $(DEB_PKGS); do \
@@ -121,7 +121,8 @@ $(OUT)/libzio.so: $(LIB_OBJS) $(RT)/libzio.map
 # loaders and helpers they share (util.c: one copy of each helper).
 # zio-run carries the --xdp loader (user/cli/steer.c), hence libxdp, and
 # the --observe loader (user/cli/observe.c), hence libbpf; libzio.so
-# itself never links them.
+# itself never links them.  zio-trace and zio-stat name call sites with
+# elfutils' libdw (user/cli/syms.c).
 CLI := user/cli
 CLI_CFLAGS = $(BASE_CFLAGS) $(CFLAGS) -I$(CLI)
 RUN_SRCS := user/zio-run.c $(CLI)/observe.c $(CLI)/steer.c $(CLI)/util.c
@@ -138,12 +139,12 @@ $(OUT)/zio-run: $(RUN_SRCS) $(CLI)/observe_cli.h $(CLI)/steer_cli.h $(CLI)/util.
 $(OUT)/zio-trace: $(TRACE_SRCS) $(CLI)/trace_cli.h $(CLI)/trace_priv.h $(CLI)/syms.h \
 		$(CLI)/util.h $(OUT)/trace.skel.h include/trace.h include/observe.h | $(OUT)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CLI_CFLAGS) $(TRACE_SRCS) -o $@ -lbpf -lelf -lz -pthread
+	$(Q)$(CC) $(CLI_CFLAGS) $(TRACE_SRCS) -o $@ -lbpf -ldw -lelf -lz -pthread
 
 $(OUT)/zio-stat: $(STAT_SRCS) $(CLI)/stat.h $(CLI)/observe_cli.h $(CLI)/syms.h \
 		$(CLI)/util.h $(OUT)/observe.skel.h include/observe.h include/zio_probes.h | $(OUT)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CLI_CFLAGS) $(STAT_SRCS) -o $@ -lbpf -lelf -lz
+	$(Q)$(CC) $(CLI_CFLAGS) $(STAT_SRCS) -o $@ -lbpf -ldw -lelf -lz
 
 # ---------------------------------------------------------------- BPF
 # clang -target bpf does not search the multiarch dirs that <asm/errno.h>

@@ -2,14 +2,11 @@
 /*
  * stat.c - zio-stat's processes and snapshots: which zio processes its
  * copy of bpf/observe.bpf.c is attached to, what the maps hold at the end
- * of each interval, and how call sites are named (symbols from syms.c,
- * lines from addr2line).  See stat.h.
+ * of each interval, and how call sites are named (functions and source
+ * lines from syms.c).  See stat.h.
  */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <gelf.h>
-#include <libelf.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdio.h>
@@ -35,19 +32,11 @@ struct proc {
 	struct zio_maps *maps;
 };
 
-struct line_cache {
-	char path[PATH_MAX];
-	uint64_t vaddr;
-	char line[128];
-};
-
 struct zio_stat {
 	struct zio_observe *o;
 	struct zio_syms *syms;
 	struct proc *procs;
 	size_t nprocs, capprocs;
-	struct line_cache *lines;
-	size_t nlines, caplines;
 };
 
 /* ---------------------------------------------------------------- targets */
@@ -125,7 +114,6 @@ void zio_stat__destroy(struct zio_stat *s)
 	for (size_t i = 0; i < s->nprocs; i++)
 		zio_maps__free(s->procs[i].maps);
 	free(s->procs);
-	free(s->lines);
 	free(s);
 }
 
@@ -350,94 +338,12 @@ void zio_stat__delta(const struct zio_stat_snap *cur, const struct zio_stat_snap
 
 /* ---------------------------------------------------------------- names */
 
-/* Returns whether path carries DWARF line tables (then addr2line can name
- * the line of a call site). */
-static bool has_debug_line(const char *path)
-{
-	bool found = false;
-	Elf_Scn *scn = NULL;
-	size_t shstrndx;
-	Elf *e;
-	int fd;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	elf_version(EV_CURRENT);
-	e = elf_begin(fd, ELF_C_READ, NULL);
-	if (e && !elf_getshdrstrndx(e, &shstrndx)) {
-		while (!found && (scn = elf_nextscn(e, scn))) {
-			GElf_Shdr sh;
-			const char *name;
-
-			if (!gelf_getshdr(scn, &sh))
-				continue;
-			name = elf_strptr(e, shstrndx, sh.sh_name);
-			found = name && !strcmp(name, ".debug_line");
-		}
-	}
-	elf_end(e);
-	close(fd);
-	return found;
-}
-
-/* Returns "file.c:123" of the call that returns to vaddr in path, from
- * addr2line (binutils), cached; "" when unknown. */
-static const char *line_of(struct zio_stat *s, const char *path, uint64_t vaddr)
-{
-	char cmd[PATH_MAX + 64], out[PATH_MAX], *nl, *slash;
-	struct line_cache *c;
-	FILE *f;
-
-	for (size_t i = 0; i < s->nlines; i++)
-		if (s->lines[i].vaddr == vaddr && !strcmp(s->lines[i].path, path))
-			return s->lines[i].line;
-	if (s->nlines == s->caplines) {
-		size_t cap = s->caplines ? 2 * s->caplines : 32;
-		struct line_cache *n = realloc(s->lines, cap * sizeof(*n));
-
-		if (!n)
-			return "";
-		s->lines = n;
-		s->caplines = cap;
-	}
-	c = &s->lines[s->nlines++];
-	snprintf(c->path, sizeof(c->path), "%s", path);
-	c->vaddr = vaddr;
-	c->line[0] = '\0';
-	if (strchr(path, '\'') || !has_debug_line(path))
-		return c->line;
-	/* vaddr - 1: the call instruction, not the one after it. */
-	snprintf(cmd, sizeof(cmd), "addr2line -e '%s' 0x%llx 2>/dev/null", path,
-		 (unsigned long long)(vaddr - 1));
-	f = popen(cmd, "re");
-	if (!f)
-		return c->line;
-	if (fgets(out, sizeof(out), f) && out[0] != '?') {
-		nl = strchr(out, '\n');
-		if (nl)
-			*nl = '\0';
-		nl = strstr(out, " (discriminator");
-		if (nl)
-			*nl = '\0';
-		slash = strrchr(out, '/');
-		if (!strstr(out, ":?") && !strstr(out, ":0"))
-			snprintf(c->line, sizeof(c->line), "%.*s", (int)sizeof(c->line) - 1,
-				 slash ? slash + 1 : out);
-	}
-	pclose(f);
-	return c->line;
-}
-
 void zio_stat__name_site(struct zio_stat *s, const struct zio_stat_site *st,
 			 struct zio_stat_site_name *n)
 {
 	struct proc *p = proc_find(s, (pid_t)st->k.pid);
-	const struct zio_map *m;
-	struct zio_elf *e;
-	uint64_t vaddr;
 
-	n->line = "";
+	n->line[0] = '\0';
 	if (!p || !p->maps) {
 		snprintf(n->sym, sizeof(n->sym), "0x%llx", (unsigned long long)st->k.ip);
 		snprintf(n->bin, sizeof(n->bin), "?");
@@ -445,11 +351,7 @@ void zio_stat__name_site(struct zio_stat *s, const struct zio_stat_site *st,
 	}
 	zio_syms__symbolise(s->syms, p->maps, st->k.ip, n->sym, sizeof(n->sym), n->bin,
 			    sizeof(n->bin));
-	m = zio_maps__find(p->maps, st->k.ip);
-	if (!m || !(e = zio_syms__elf(s->syms, m->path)) ||
-	    zio_elf__off_to_addr(e, st->k.ip - m->start + m->pgoff, &vaddr))
-		return;
-	n->line = line_of(s, m->path, vaddr);
+	zio_syms__line(s->syms, p->maps, st->k.ip, n->line, sizeof(n->line));
 }
 
 /* ---------------------------------------------------------------- wait */

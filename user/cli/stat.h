@@ -78,7 +78,7 @@ void zio_stat__snap_free(struct zio_stat_snap *snap);
 struct zio_stat_site_name {
 	char sym[256];		/* function+offset */
 	char bin[128];		/* the binary's base name */
-	const char *line;	/* "file.c:123", or "" */
+	char line[128];		/* "file.c:123", or "" */
 };
 
 /* Names a call site from its process's last maps.  Returns nothing: what

@@ -176,7 +176,7 @@ void zio_stat__print_text(struct zio_stat *s, const struct zio_stat_snap *d,
 		for (size_t i = 0; i < d->nsites && i < (size_t)o->top; i++) {
 			const struct zio_stat_site *st = &d->sites[i];
 			struct zio_stat_site_name n;
-			char where[512];
+			char where[sizeof(n.sym) + sizeof(n.bin) + sizeof(n.line) + 4];
 
 			zio_stat__name_site(s, st, &n);
 			snprintf(where, sizeof(where), "%s [%s]%s%s", n.sym, n.bin,

@@ -1,16 +1,20 @@
 // SPDX-License-Identifier: MIT
 /*
- * syms.c - process maps and ELF symbols for zio-trace and zio-stat.  See
- * syms.h.
+ * syms.c - process maps, ELF tables and call site names for zio-trace
+ * and zio-stat.  See syms.h.
  *
- * Symbols come from .symtab when a file has one and from .dynsym
- * otherwise: Debian strips .symtab, but programs such as redis-server are
- * linked with -rdynamic, so their functions stay in .dynsym.  The idea of
- * keeping a sorted array per file and binary-searching it is bcc's
- * trace_helpers.c (syms__find_addr); this one works from file offsets,
- * so that it needs no live process.
+ * zio_elf reads symbols from .symtab when a file has one and from
+ * .dynsym otherwise: Debian strips .symtab, but programs such as
+ * redis-server are linked with -rdynamic, so their functions stay in
+ * .dynsym.  The idea of keeping a sorted array per file and
+ * binary-searching it is bcc's trace_helpers.c (syms__find_addr).
+ *
+ * zio_syms names addresses through libdwfl, which also finds separate
+ * debug files and reads DWARF line tables; it works from file offsets
+ * and the files' own addresses, so that it needs no live process.
  */
 #include <elf.h>
+#include <elfutils/libdwfl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <gelf.h>
@@ -287,7 +291,10 @@ static int load_got(struct zio_elf *e, Elf_Scn *scn, GElf_Shdr *sh)
 	return 0;
 }
 
-struct zio_elf *zio_elf__open(const char *path)
+/* Opens path, with its function symbols when want_syms (naming a PLT
+ * callee needs only the segments and relocations).  Returns the file, or
+ * NULL plus errno (ENOEXEC: not an ELF file). */
+static struct zio_elf *elf_open(const char *path, bool want_syms)
 {
 	struct zio_elf *e;
 	Elf_Scn *scn = NULL;
@@ -340,7 +347,7 @@ struct zio_elf *zio_elf__open(const char *path)
 		while ((scn = elf_nextscn(e->elf, scn))) {
 			if (!gelf_getshdr(scn, &sh))
 				continue;
-			if (pass == 0 &&
+			if (pass == 0 && want_syms &&
 			    sh.sh_type == (e->has_symtab ? SHT_SYMTAB : SHT_DYNSYM))
 				err = load_symbols(e, scn, &sh);
 			else if (pass == 1 && sh.sh_type == SHT_RELA)
@@ -369,6 +376,11 @@ err_errno:
 	return NULL;
 }
 
+struct zio_elf *zio_elf__open(const char *path)
+{
+	return elf_open(path, true);
+}
+
 void zio_elf__close(struct zio_elf *e)
 {
 	if (!e)
@@ -387,21 +399,6 @@ void zio_elf__close(struct zio_elf *e)
 bool zio_elf__has_symtab(const struct zio_elf *e)
 {
 	return e->has_symtab;
-}
-
-int zio_elf__off_to_addr(const struct zio_elf *e, uint64_t off, uint64_t *addr)
-{
-	size_t i;
-
-	for (i = 0; i < e->nr_segs; i++) {
-		const struct zio_seg *s = &e->segs[i];
-
-		if (off >= s->off && off < s->off + s->filesz) {
-			*addr = off - s->off + s->vaddr;
-			return 0;
-		}
-	}
-	return -ENOENT;
 }
 
 int zio_elf__addr_to_off(const struct zio_elf *e, uint64_t addr, uint64_t *off)
@@ -524,21 +521,56 @@ const char *zio_elf__plt_callee(const struct zio_elf *e, uint64_t ret_addr)
 	return got_name(e, target + i + 6 + rel);
 }
 
+
 /* ---------------------------------------------------------------- syms */
 
-struct zio_elf_entry {
+/*
+ * One file of the cache.  Each has a Dwfl of its own with the file as its
+ * only module, reported at bias 0: module addresses are then the file's
+ * own virtual addresses, whatever the address it is mapped at in each
+ * process (one Dwfl per process would have to be rebuilt as its maps
+ * change, and cannot hold two programs that share link addresses).
+ */
+struct zio_syms_file {
 	char *path;
-	struct zio_elf *elf;	/* NULL: failed to open, do not retry */
+	Dwfl *dwfl;
+	Dwfl_Module *mod;	/* NULL: not an ELF file libdwfl can read */
+	struct zio_elf *elf;	/* segments and GOT, for PLT callees */
+	bool elf_tried;		/* elf opened or failed: do not retry */
 };
 
 struct zio_syms {
-	struct zio_elf_entry *files;
+	struct zio_syms_file *files;
 	size_t nr;
+	/* libdwfl keeps pointers to both: they live as long as s */
+	Dwfl_Callbacks cb;
+	char *debuginfo_path;	/* NULL: libdwfl's default */
 };
 
 struct zio_syms *zio_syms__new(void)
 {
-	return calloc(1, sizeof(struct zio_syms));
+	const char *path = getenv("ZIO_DEBUGINFO_PATH");
+	struct zio_syms *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	if (path && *path) {
+		s->debuginfo_path = strdup(path);
+		if (!s->debuginfo_path) {
+			free(s);
+			errno = ENOMEM;
+			return NULL;
+		}
+	}
+	/* The standard callbacks: debug files by build ID under each
+	 * absolute directory of the path (.build-id/xx/yyyy.debug), then
+	 * by .gnu_debuglink; find_elf is never called, as every module is
+	 * reported from its file. */
+	s->cb.find_elf = dwfl_build_id_find_elf;
+	s->cb.find_debuginfo = dwfl_standard_find_debuginfo;
+	s->cb.section_address = dwfl_offline_section_address;
+	s->cb.debuginfo_path = &s->debuginfo_path;
+	return s;
 }
 
 void zio_syms__free(struct zio_syms *s)
@@ -548,50 +580,120 @@ void zio_syms__free(struct zio_syms *s)
 	if (!s)
 		return;
 	for (i = 0; i < s->nr; i++) {
+		if (s->files[i].dwfl)
+			dwfl_end(s->files[i].dwfl);
 		zio_elf__close(s->files[i].elf);
 		free(s->files[i].path);
 	}
 	free(s->files);
+	free(s->debuginfo_path);
 	free(s);
 }
 
-struct zio_elf *zio_syms__elf(struct zio_syms *s, const char *path)
+/* Reports path to a Dwfl of its own.  Returns nothing: f->mod stays NULL
+ * when libdwfl cannot read the file. */
+static void file_report(struct zio_syms *s, struct zio_syms_file *f)
 {
-	struct zio_elf_entry *f;
+	f->dwfl = dwfl_begin(&s->cb);
+	if (!f->dwfl)
+		return;
+	dwfl_report_begin(f->dwfl);
+	f->mod = dwfl_report_elf(f->dwfl, base_name(f->path), f->path, -1, 0,
+				 true);
+	if (dwfl_report_end(f->dwfl, NULL, NULL) || !f->mod) {
+		dwfl_end(f->dwfl);
+		f->dwfl = NULL;
+		f->mod = NULL;
+	}
+}
+
+/* Returns the cache entry of path, reporting the file once, or NULL when
+ * out of memory. */
+static struct zio_syms_file *file_of(struct zio_syms *s, const char *path)
+{
+	struct zio_syms_file *f;
 	size_t i;
 
 	for (i = 0; i < s->nr; i++)
 		if (!strcmp(s->files[i].path, path))
-			return s->files[i].elf;
+			return &s->files[i];
 	f = realloc(s->files, (s->nr + 1) * sizeof(*f));
 	if (!f)
 		return NULL;
 	s->files = f;
 	f = &s->files[s->nr];
+	memset(f, 0, sizeof(*f));
 	f->path = strdup(path);
 	if (!f->path)
 		return NULL;
-	f->elf = zio_elf__open(path);
+	file_report(s, f);
 	s->nr++;
-	return f->elf;
+	return f;
 }
 
-/* Maps a process address to its file's ELF and virtual address.  Returns
- * the ELF (*mapp: the mapping, NULL if none), or NULL when it cannot. */
-static struct zio_elf *resolve(struct zio_syms *s, const struct zio_maps *maps,
-			       uint64_t ip, uint64_t *vaddr,
-			       const struct zio_map **mapp)
+/* Converts file offset off of elf to its virtual address.  Returns 0, or
+ * -ENOENT when no PT_LOAD segment holds it. */
+static int off_to_vaddr(Elf *elf, uint64_t off, uint64_t *vaddr)
+{
+	size_t i, nph;
+
+	if (elf_getphdrnum(elf, &nph))
+		return -ENOENT;
+	for (i = 0; i < nph; i++) {
+		GElf_Phdr ph;
+
+		if (!gelf_getphdr(elf, i, &ph) || ph.p_type != PT_LOAD)
+			continue;
+		if (off >= ph.p_offset && off < ph.p_offset + ph.p_filesz) {
+			*vaddr = off - ph.p_offset + ph.p_vaddr;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+/* Maps a process address to its file and the file's virtual address.
+ * Returns the file (*mapp: the mapping, NULL if none), or NULL when no
+ * mapping holds ip or libdwfl cannot read its file. */
+static struct zio_syms_file *resolve(struct zio_syms *s,
+				     const struct zio_maps *maps, uint64_t ip,
+				     uint64_t *vaddr, const struct zio_map **mapp)
 {
 	const struct zio_map *m = zio_maps__find(maps, ip);
-	struct zio_elf *e;
+	struct zio_syms_file *f;
+	GElf_Addr bias;
+	Elf *elf;
 
 	*mapp = m;
 	if (!m)
 		return NULL;
-	e = zio_syms__elf(s, m->path);
-	if (!e || zio_elf__off_to_addr(e, ip - m->start + m->pgoff, vaddr))
+	f = file_of(s, m->path);
+	if (!f || !f->mod)
 		return NULL;
-	return e;
+	elf = dwfl_module_getelf(f->mod, &bias);
+	if (!elf || off_to_vaddr(elf, ip - m->start + m->pgoff, vaddr))
+		return NULL;
+	return f;
+}
+
+/* Returns the name of the function that holds addr (*start: its first
+ * address), or NULL.  Data symbols do not name code (a stripped file's
+ * .dynsym may hold nothing else near it). */
+static const char *func_at(Dwfl_Module *mod, uint64_t addr, uint64_t *start)
+{
+	const char *name;
+	GElf_Off off;
+	GElf_Sym sym;
+	int type;
+
+	name = dwfl_module_addrinfo(mod, addr, &off, &sym, NULL, NULL, NULL);
+	if (!name || !*name)
+		return NULL;
+	type = GELF_ST_TYPE(sym.st_info);
+	if (type != STT_FUNC && type != STT_GNU_IFUNC)
+		return NULL;
+	*start = addr - off;
+	return name;
 }
 
 int zio_syms__symbolise(struct zio_syms *s, const struct zio_maps *maps,
@@ -599,29 +701,53 @@ int zio_syms__symbolise(struct zio_syms *s, const struct zio_maps *maps,
 			size_t binsz)
 {
 	const struct zio_map *m;
-	const struct zio_sym *sym = NULL;
-	struct zio_elf *e;
-	uint64_t vaddr = 0;
+	struct zio_syms_file *f;
+	const char *name = NULL;
+	uint64_t vaddr = 0, start = 0;
 
-	e = resolve(s, maps, ip, &vaddr, &m);
+	f = resolve(s, maps, ip, &vaddr, &m);
 	if (!m) {
 		snprintf(buf, sz, "0x%llx", (unsigned long long)ip);
 		snprintf(bin, binsz, "?");
 		return -ENOENT;
 	}
 	snprintf(bin, binsz, "%s", base_name(m->path));
-	if (!e) {
+	if (!f) {
 		snprintf(buf, sz, "%s+0x%llx", bin,
 			 (unsigned long long)(ip - m->start + m->pgoff));
 		return 0;
 	}
 	/* ip - 1: a call that ends its function still belongs to it */
-	sym = zio_elf__sym_at(e, vaddr - 1);
-	if (sym)
-		snprintf(buf, sz, "%s+0x%llx", sym->name,
-			 (unsigned long long)(vaddr - sym->addr));
+	if (vaddr)
+		name = func_at(f->mod, vaddr - 1, &start);
+	if (name)
+		snprintf(buf, sz, "%s+0x%llx", name,
+			 (unsigned long long)(vaddr - start));
 	else
 		snprintf(buf, sz, "%s+0x%llx", bin, (unsigned long long)vaddr);
+	return 0;
+}
+
+int zio_syms__line(struct zio_syms *s, const struct zio_maps *maps,
+		   uint64_t ip, char *buf, size_t sz)
+{
+	const struct zio_map *m;
+	struct zio_syms_file *f;
+	const char *file;
+	uint64_t vaddr;
+	Dwfl_Line *line;
+	int lineno = 0;
+
+	buf[0] = '\0';
+	f = resolve(s, maps, ip, &vaddr, &m);
+	if (!f || !vaddr)
+		return -ENOENT;
+	/* vaddr - 1: the call instruction, not the one after it */
+	line = dwfl_module_getsrc(f->mod, vaddr - 1);
+	file = line ? dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL) : NULL;
+	if (!file || lineno <= 0)
+		return -ENOENT;
+	snprintf(buf, sz, "%s:%d", base_name(file), lineno);
 	return 0;
 }
 
@@ -629,9 +755,15 @@ const char *zio_syms__plt_callee(struct zio_syms *s,
 				 const struct zio_maps *maps, uint64_t ip)
 {
 	const struct zio_map *m;
-	struct zio_elf *e;
+	struct zio_syms_file *f;
 	uint64_t vaddr;
 
-	e = resolve(s, maps, ip, &vaddr, &m);
-	return e ? zio_elf__plt_callee(e, vaddr) : NULL;
+	f = resolve(s, maps, ip, &vaddr, &m);
+	if (!f)
+		return NULL;
+	if (!f->elf_tried) {
+		f->elf = elf_open(f->path, false);
+		f->elf_tried = true;
+	}
+	return f->elf ? zio_elf__plt_callee(f->elf, vaddr) : NULL;
 }

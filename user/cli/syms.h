@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * syms.h - symbol resolution for zio-trace and zio-stat: process maps and
- * ELF symbols.
+ * syms.h - symbol resolution for zio-trace and zio-stat: process maps,
+ * ELF tables and the names and source lines of call sites.
  *
  * Names: zio_<object>__<verb> for the three objects (zio_maps, zio_elf,
  * zio_syms), as everywhere in user/cli/ (see util.h).
@@ -11,7 +11,13 @@
  * after it has exited.
  * zio_elf: the function symbols of one ELF file, from .symtab when the
  * file has one, else from .dynsym (stripped Debian binaries), plus its
- * PT_LOAD segments and the PLT slots' symbol names.
+ * PT_LOAD segments and the PLT slots' symbol names: what zio-trace needs
+ * to place uprobes on libc by name, and to name a PLT stub's callee,
+ * which elfutils does not do.
+ * zio_syms: names and lines of addresses in a process, through elfutils'
+ * libdwfl (as perf does): symbols from .symtab, .dynsym or a separate
+ * debug file, lines from DWARF, debug files found under /usr/lib/debug
+ * by build ID (Debian's -dbgsym packages) or by .gnu_debuglink.
  */
 #ifndef ZIO_CLI_SYMS_H
 #define ZIO_CLI_SYMS_H
@@ -69,9 +75,8 @@ struct zio_elf *zio_elf__open(const char *path);
 void zio_elf__close(struct zio_elf *e);
 /* Returns whether the symbols came from .symtab (false: .dynsym only). */
 bool zio_elf__has_symtab(const struct zio_elf *e);
-/* Converts a file offset to an ELF virtual address and back.
- * Return 0 on success, -ENOENT when no PT_LOAD segment holds it. */
-int zio_elf__off_to_addr(const struct zio_elf *e, uint64_t off, uint64_t *addr);
+/* Converts an ELF virtual address to a file offset.  Returns 0 on
+ * success, -ENOENT when no PT_LOAD segment holds it. */
 int zio_elf__addr_to_off(const struct zio_elf *e, uint64_t addr, uint64_t *off);
 /* Returns the function symbol that contains addr, or NULL. */
 const struct zio_sym *zio_elf__sym_at(const struct zio_elf *e, uint64_t addr);
@@ -88,16 +93,21 @@ void zio_elf__for_each_named(const struct zio_elf *e, const char *name,
  */
 const char *zio_elf__plt_callee(const struct zio_elf *e, uint64_t ret_addr);
 
-/* Symbolisation of addresses in a process: maps + a cache of ELF files. */
+/*
+ * Symbolisation of addresses in a process: maps + a cache of the files
+ * they name, each reported to libdwfl on its own at its link-time
+ * addresses, so that one cache serves every process, whatever the load
+ * address, live or gone.  Debug files are looked for along the path in
+ * ZIO_DEBUGINFO_PATH (libdwfl's syntax), by default
+ * ":.debug:/usr/lib/debug"; a debuginfod server only when
+ * DEBUGINFOD_URLS names one (libdwfl's own rule).
+ */
 struct zio_syms;
 
 /* Returns an empty symboliser, or NULL plus errno (ENOMEM). */
 struct zio_syms *zio_syms__new(void);
 /* Frees it and every cached file; NULL is fine.  Returns nothing. */
 void zio_syms__free(struct zio_syms *s);
-/* Returns the cached zio_elf of path (opening it once), or NULL when it
- * cannot be opened (then it is not tried again). */
-struct zio_elf *zio_syms__elf(struct zio_syms *s, const char *path);
 /*
  * Writes "function+0xoff" (or "binary+0xaddr" when no symbol covers it)
  * to buf, and the binary's base name to bin.  ip is a return address.
@@ -107,6 +117,13 @@ struct zio_elf *zio_syms__elf(struct zio_syms *s, const char *path);
 int zio_syms__symbolise(struct zio_syms *s, const struct zio_maps *maps,
 			uint64_t ip, char *buf, size_t sz, char *bin,
 			size_t binsz);
+/*
+ * Writes "file.c:123" of the call that returns to ip to buf (the file's
+ * base name).  Returns 0, or -ENOENT when the binary has no line table
+ * for it (buf then holds "").
+ */
+int zio_syms__line(struct zio_syms *s, const struct zio_maps *maps,
+		   uint64_t ip, char *buf, size_t sz);
 /* Names the PLT callee of the call that returns to ip (see
  * zio_elf__plt_callee), or NULL. */
 const char *zio_syms__plt_callee(struct zio_syms *s,

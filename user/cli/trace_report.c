@@ -23,6 +23,7 @@ struct row {
 	struct zio_trace_site_val val;
 	char site[256];
 	char bin[128];
+	char line[128];		/* "file.c:123" (JSON only), or "" */
 	const char *fn;
 };
 
@@ -87,8 +88,8 @@ static int read_sites(int fd, struct table *tb)
 	return 0;
 }
 
-/* Names every row's site, binary and function, adds up the sums and sorts
- * the rows.  Returns nothing. */
+/* Names every row's site, binary, source line and function, adds up the
+ * sums and sorts the rows.  Returns nothing. */
 static void name_rows(struct zio_tracer *t, struct zio_syms *syms, struct table *tb)
 {
 	for (size_t i = 0; i < tb->nr; i++) {
@@ -97,6 +98,7 @@ static void name_rows(struct zio_tracer *t, struct zio_syms *syms, struct table 
 
 		zio_syms__symbolise(syms, t->maps, r->key.ip, r->site, sizeof(r->site), r->bin,
 				    sizeof(r->bin));
+		zio_syms__line(syms, t->maps, r->key.ip, r->line, sizeof(r->line));
 		/* The name the program called, when its call goes through a
 		 * PLT slot of a function zio-trace probes. */
 		r->fn = zio_tracer__fn_name(r->key.fn,
@@ -146,6 +148,8 @@ static void print_json(const struct zio_tracer *t, const struct table *tb)
 		zio_print_json_str(r->site);
 		printf(",\"binary\":");
 		zio_print_json_str(r->bin);
+		printf(",\"line\":");
+		zio_print_json_str(r->line);
 		printf(",\"ip\":%llu,\"calls\":%llu,\"bytes\":%llu,"
 		       "\"elidable_calls\":%llu,\"elidable_bytes\":%llu,"
 		       "\"calls_per_op\":%.4f,\"bytes_per_op\":%.1f}",
