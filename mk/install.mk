@@ -155,7 +155,6 @@ check-install: all
 # The package is staged as dpkg-dev's tools expect (debian/zio under
 # $(OUT)/deb), its Depends computed by dpkg-shlibdeps from the ELF files
 # it ships, and built by dpkg-deb with root as owner of every file.
-# Recommends: binutils while zio-stat calls addr2line for source lines.
 DEB_DIR     = $(OUT)/deb
 DEB_STAGE   = $(DEB_DIR)/debian/zio
 DEB_ARCH    = $(shell dpkg --print-architecture)
@@ -179,15 +178,14 @@ $(DEB_FILE): $(ZIO_INSTALL_SRCS) pkg/control pkg/copyright mk/install.mk | deb-d
 		> shlibs.substvars
 	$(Q)deps=$$(sed -n 's/^shlibs:Depends=//p' $(DEB_DIR)/shlibs.substvars); \
 	[ -n "$$deps" ] || { echo "dpkg-shlibdeps gave no Depends" >&2; exit 1; }; \
-	if grep -q addr2line $(OUT)/zio-stat; then rec='Recommends: binutils'; else rec=; fi; \
 	size=$$(du -sk --exclude=DEBIAN $(DEB_STAGE) | cut -f1); \
 	sed -e '/^#/d' -e "s/@VERSION@/$(ZIO_VERSION)/" -e "s/@ARCH@/$(DEB_ARCH)/" \
 		-e "s/@SIZE@/$$size/" -e "s/@DEPENDS@/$$deps/" \
-		-e "s/^@RECOMMENDS@$$/$$rec/" -e '/^$$/d' pkg/control \
+		-e '/^$$/d' pkg/control \
 		> $(DEB_STAGE)/DEBIAN/control
 	$(Q)dpkg-deb --root-owner-group -Zxz --build $(DEB_STAGE) $@.tmp >/dev/null
 	$(Q)mv $@.tmp $@
-	$(Q)echo "  deb: $@"; dpkg-deb -f $@ Package Version Architecture Depends Recommends | \
+	$(Q)echo "  deb: $@"; dpkg-deb -f $@ Package Version Architecture Depends | \
 		sed 's/^/    /'
 
 check-deb: $(DEB_FILE) $(OUT)/tests/progs/zt
