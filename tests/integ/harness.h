@@ -170,4 +170,39 @@ static inline void need_uffd(void)
 		cr_skip_test("userfaultfd with kernel-fault delivery unavailable here");
 }
 
+/*
+ * Number of the first line of tests/progs/FILE that holds text after the
+ * first that holds after: the line a tool must name, found in the source
+ * rather than written down.  The source is looked for from the current
+ * folder (make test runs from the top) and next to the build folder;
+ * skips the test when it is in neither.
+ */
+static inline int src_line(const char *file, const char *after, const char *text)
+{
+	char path[4096], line[4096];
+	bool seen = false;
+	int nr = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "tests/progs/%s", file);
+	f = fopen(path, "r");
+	if (!f) {
+		snprintf(path, sizeof(path), "%s/../tests/progs/%s", build_dir(), file);
+		f = fopen(path, "r");
+	}
+	if (!f)
+		cr_skip_test("the source of tests/progs/%s is not here", file);
+	while (fgets(line, sizeof(line), f)) {
+		nr++;
+		seen = seen || strstr(line, after);
+		if (seen && strstr(line, text)) {
+			fclose(f);
+			return nr;
+		}
+	}
+	fclose(f);
+	cr_assert_fail("no \"%s\" after \"%s\" in %s", text, after, path);
+	return 0;
+}
+
 #endif

@@ -486,21 +486,27 @@ static unsigned long long stat_json_sum(const char *out, const char *key)
 	return total;
 }
 
-Test(observe, zio_stat_counters_agree_with_stats)
+/* What one run of observe_target work watched by zio-stat gave. */
+struct stat_run {
+	char out[1 << 16];	/* zio-stat's stdout: one JSON line a second */
+	char stats[1 << 16];	/* the program's stderr: its --stats line */
+};
+
+/*
+ * Runs observe_target work under zio-run --stats with `zio-stat -p PID
+ * --json 1` attached before its work, through wrap (the start of its
+ * command line, e.g. strace; NULL: none) and with PATH=path (NULL: ours).
+ * Returns nothing; asserts that both end well.
+ */
+static void stat_run(struct stat_run *r, char *const wrap[], const char *path)
 {
-	static const char *const keys[] = {
-		"elided_copies", "elided_bytes", "materialized_pages", "faults", "fallbacks",
-		"outputs_substituted", "output_bytes_from_origin", "retired_copy",
-		"retired_move", "policy_skips", "inputs_redirected",
-	};
 	char errfile[] = "/tmp/zio-observe-test-XXXXXX", staterr[] = "/tmp/zio-stat-test-XXXXXX";
-	char pidbuf[16], out[1 << 16], err[1 << 14];
+	char pidbuf[16], err[1 << 14], *old_path = NULL;
 	struct proc p, s;
-	struct expect e;
 	size_t len = 0;
+	pid_t pid;
 	int fd, st;
 
-	need_bpf();
 	fd = mkstemp(errfile);
 	cr_assert_geq(fd, 0);
 	close(fd);
@@ -516,13 +522,32 @@ Test(observe, zio_stat_counters_agree_with_stats)
 		start(&p, errfile, argv);
 	}
 	cr_assert(read_until(&p, "pid=", 10000) && read_until(&p, "\n", 5000));
-	e.pid = (pid_t)atoi(strstr(p.buf, "pid=") + 4);
-	track(prog_pids, e.pid);
-	snprintf(pidbuf, sizeof(pidbuf), "%d", (int)e.pid);
+	pid = (pid_t)atoi(strstr(p.buf, "pid=") + 4);
+	track(prog_pids, pid);
+	snprintf(pidbuf, sizeof(pidbuf), "%d", (int)pid);
 	{
-		char *argv[] = { zio_stat, "-p", pidbuf, "--json", "1", NULL };
+		char *argv[32];
+		int n = 0;
 
+		for (int i = 0; wrap && wrap[i] && n < 24; i++)
+			argv[n++] = wrap[i];
+		argv[n++] = zio_stat;
+		argv[n++] = "-p";
+		argv[n++] = pidbuf;
+		argv[n++] = "--json";
+		argv[n++] = "1";
+		argv[n] = NULL;
+		/* zio-stat alone gets path: start() forks and execs at once */
+		if (path) {
+			old_path = getenv("PATH") ? strdup(getenv("PATH")) : NULL;
+			setenv("PATH", path, 1);
+		}
 		start(&s, staterr, argv);
+		if (path && old_path)
+			setenv("PATH", old_path, 1);
+		else if (path)
+			unsetenv("PATH");
+		free(old_path);
 	}
 	for (int i = 0; i < 200; i++) {
 		FILE *f = fopen(staterr, "r");
@@ -543,42 +568,130 @@ Test(observe, zio_stat_counters_agree_with_stats)
 	cr_assert_eq(st, 0, "program status %d: %s", st, p.buf);
 	/* zio-stat ends by itself when its process is gone. */
 	for (;;) {
-		ssize_t n = read(s.out, out + len, sizeof(out) - 1 - len);
+		ssize_t n = read(s.out, r->out + len, sizeof(r->out) - 1 - len);
 
 		if (n <= 0)
 			break;
 		len += (size_t)n;
 	}
-	out[len] = '\0';
+	r->out[len] = '\0';
 	st = reap(s.pid, 10);
 	cr_assert_eq(st, 0, "zio-stat status %d", st);
 	{
-		struct run r;
 		FILE *f = fopen(errfile, "r");
-		size_t n = f ? fread(r.err, 1, sizeof(r.err) - 1, f) : 0;
+		size_t n = f ? fread(r->stats, 1, sizeof(r->stats) - 1, f) : 0;
 
 		if (f)
 			fclose(f);
-		r.err[n] = '\0';
-		cr_assert_geq(stat_of(r.err, "elided_copies"), 0, "no stats line: %s", r.err);
-		/* copy_a, copy_b, copy_c and copy_d; and RX's second input lands
-		 * in the arena */
-		cr_assert_eq(stat_of(r.err, "elided_copies"), 4, "%s", r.err);
-		cr_assert_eq(stat_of(r.err, "inputs_redirected"), 1, "%s", r.err);
-		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-			cr_expect_eq((long long)stat_json_sum(out, keys[i]), stat_of(r.err, keys[i]),
-				     "%s: zio-stat %llu, --stats %lld\nzio-stat: %s\nstats: %s",
-				     keys[i], stat_json_sum(out, keys[i]),
-				     stat_of(r.err, keys[i]), out, r.err);
+		r->stats[n] = '\0';
 	}
-	/* Every copy's call site is named after its function. */
-	cr_expect(strstr(out, "\"sym\":\"copy_a+0x"), "%s", out);
-	cr_expect(strstr(out, "\"sym\":\"copy_b+0x"), "%s", out);
-	cr_expect(strstr(out, "\"sym\":\"copy_c+0x"), "%s", out);
-	cr_expect(strstr(out, "\"fault_latency_ns\":{\"count\":"), "%s", out);
 	close(p.out);
 	close(s.in);
 	close(s.out);
 	unlink(errfile);
 	unlink(staterr);
+}
+
+Test(observe, zio_stat_counters_agree_with_stats)
+{
+	static const char *const keys[] = {
+		"elided_copies", "elided_bytes", "materialized_pages", "faults", "fallbacks",
+		"outputs_substituted", "output_bytes_from_origin", "retired_copy",
+		"retired_move", "policy_skips", "inputs_redirected",
+	};
+	static struct stat_run r;
+	const char *out = r.out;
+
+	need_bpf();
+	stat_run(&r, NULL, NULL);
+	cr_assert_geq(stat_of(r.stats, "elided_copies"), 0, "no stats line: %s", r.stats);
+	/* copy_a, copy_b, copy_c and copy_d; and RX's second input lands
+	 * in the arena */
+	cr_assert_eq(stat_of(r.stats, "elided_copies"), 4, "%s", r.stats);
+	cr_assert_eq(stat_of(r.stats, "inputs_redirected"), 1, "%s", r.stats);
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		cr_expect_eq((long long)stat_json_sum(out, keys[i]), stat_of(r.stats, keys[i]),
+			     "%s: zio-stat %llu, --stats %lld\nzio-stat: %s\nstats: %s",
+			     keys[i], stat_json_sum(out, keys[i]),
+			     stat_of(r.stats, keys[i]), out, r.stats);
+	/* Every copy's call site is named after its function. */
+	cr_expect(strstr(out, "\"sym\":\"copy_a+0x"), "%s", out);
+	cr_expect(strstr(out, "\"sym\":\"copy_b+0x"), "%s", out);
+	cr_expect(strstr(out, "\"sym\":\"copy_c+0x"), "%s", out);
+	cr_expect(strstr(out, "\"fault_latency_ns\":{\"count\":"), "%s", out);
+}
+
+/* The "line" zio-stat gave the call site in function fn, copied into
+ * line ("" when it named no such site).  Returns line. */
+static char *stat_site_line(const char *out, const char *fn, char *line, size_t sz)
+{
+	const char *p, *end, *l;
+	char key[64];
+
+	line[0] = '\0';
+	snprintf(key, sizeof(key), "\"sym\":\"%s+0x", fn);
+	p = strstr(out, key);
+	end = p ? strchr(p, '}') : NULL;
+	l = p ? strstr(p, "\"line\":\"") : NULL;
+	if (!l || !end || l > end)
+		return line;
+	l += strlen("\"line\":\"");
+	snprintf(line, sz, "%.*s", (int)strcspn(l, "\""), l);
+	return line;
+}
+
+/* The line of observe_target's copy_a call, from its source. */
+static void stat_expect_line(const char *out)
+{
+	char want[64], line[128];
+
+	snprintf(want, sizeof(want), "observe_target.c:%d",
+		 src_line("observe_target.c", "void copy_a(", "memcpy(d, s, n);"));
+	cr_expect_str_eq(stat_site_line(out, "copy_a", line, sizeof(line)), want, "%s", out);
+}
+
+/* A debug build (tests/progs are built with -g) gets file:line from
+ * DWARF, with nothing to run on PATH (no addr2line to fall back on). */
+Test(observe, zio_stat_names_file_and_line_of_a_debug_build)
+{
+	char empty[] = "/tmp/zio-stat-path-XXXXXX";
+	static struct stat_run r;
+
+	need_bpf();
+	cr_assert_not_null(mkdtemp(empty));
+	stat_run(&r, NULL, empty);
+	rmdir(empty);
+	stat_expect_line(r.out);
+}
+
+/* Naming call sites starts no process: under strace -f, zio-stat's one
+ * execve is its own, and it never forks or clones. */
+Test(observe, zio_stat_starts_no_process_to_name_sites)
+{
+	char log[] = "/tmp/zio-stat-strace-XXXXXX", line[1024];
+	char *wrap[] = { "/usr/bin/strace", "-f", "-qq", "-o", log,
+			 "-e", "trace=execve,execveat,fork,vfork,clone,clone3", NULL };
+	static struct stat_run r;
+	int fd, execs = 0, forks = 0;
+	FILE *f;
+
+	need_bpf();
+	if (access(wrap[0], X_OK))
+		cr_skip_test("strace is not installed");
+	fd = mkstemp(log);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	stat_run(&r, wrap, NULL);
+	stat_expect_line(r.out);
+	f = fopen(log, "r");
+	cr_assert_not_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		execs += strstr(line, "execve(") || strstr(line, "execveat(");
+		forks += strstr(line, "fork(") || strstr(line, "clone(") ||
+			 strstr(line, "clone3(");
+	}
+	fclose(f);
+	unlink(log);
+	cr_expect_eq(execs, 1, "zio-stat ran %d programs", execs);
+	cr_expect_eq(forks, 0, "zio-stat made %d processes or threads", forks);
 }

@@ -16,9 +16,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "harness.h"
 
 #define TRACE_OUT_MAX (64 * 1024)
 
@@ -445,4 +448,132 @@ Test(trace, follows_forked_children_and_counts_per_operation)
 			      "\"bytes_per_op\":65536.0}"), "%s", out);
 	cr_expect(strstr(out, "\"ops\":4,\"ops_from\":\"option\",\"app_copies_per_op\":0.5000"),
 		  "%s", out);
+}
+
+/* The "line" of the JSON row whose site is in function fn, copied into
+ * line ("" when there is no such row or line).  Returns line. */
+static char *trace_json_line(const char *out, const char *fn, char *line,
+			     size_t sz)
+{
+	const char *p, *end, *l;
+	char key[64];
+
+	line[0] = '\0';
+	snprintf(key, sizeof(key), "\"site\":\"%s+", fn);
+	p = strstr(out, key);
+	end = p ? strchr(p, '}') : NULL;
+	l = p ? strstr(p, "\"line\":\"") : NULL;
+	if (!l || !end || l > end)
+		return line;
+	l += strlen("\"line\":\"");
+	snprintf(line, sz, "%.*s", (int)strcspn(l, "\""), l);
+	return line;
+}
+
+/* The lines of trace_target's copy_a and emit_out calls, from its source. */
+static void trace_expect_lines(const char *out)
+{
+	char want[64], line[128];
+
+	snprintf(want, sizeof(want), "trace_target.c:%d",
+		 src_line("trace_target.c", "void copy_a(", "memcpy(d, s, n);"));
+	cr_expect_str_eq(trace_json_line(out, "copy_a", line, sizeof(line)),
+			 want, "%s", out);
+	snprintf(want, sizeof(want), "trace_target.c:%d",
+		 src_line("trace_target.c", "int emit_out(", "write(fd, b, n);"));
+	cr_expect_str_eq(trace_json_line(out, "emit_out", line, sizeof(line)),
+			 want, "%s", out);
+}
+
+/* A debug build's call sites get their source lines, from DWARF. */
+Test(trace, json_names_source_lines_of_a_debug_build)
+{
+	static char out[TRACE_OUT_MAX];
+	char tool[4096], prog[4096];
+	char *argv[] = { tool, "--threshold", "16K", "--no-follow", "-j", "--",
+			 prog, NULL };
+
+	trace_require();
+	snprintf(tool, sizeof(tool), "%s/zio-trace", trace_build());
+	snprintf(prog, sizeof(prog), "%s/tests/progs/trace_target",
+		 trace_build());
+	cr_assert_eq(trace_run(argv, out, sizeof(out)), 0, "%s", out);
+	trace_expect_lines(out);
+}
+
+/* Whether the file at path holds the bytes of s. */
+static bool trace_file_has(const char *path, const char *s)
+{
+	static char buf[1 << 20];
+	size_t n;
+	FILE *f = fopen(path, "r");
+
+	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+	n = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	return memmem(buf, n, s, strlen(s)) != NULL;
+}
+
+/*
+ * A stripped binary whose debug file lies where Debian's -dbgsym packages
+ * put it, .build-id/xx/yyyy.debug under the debug root (a folder of the
+ * test's here, given through ZIO_DEBUGINFO_PATH, for /usr/lib/debug):
+ * functions and lines come from the debug file.
+ */
+Test(trace, stripped_binary_named_from_its_debug_file_by_build_id)
+{
+	static char out[TRACE_OUT_MAX];
+	char dir[] = "/tmp/zio-trace-dbg-XXXXXX", src[4096], bin[4096];
+	char dbg[4096], sub[512], tool[4096], id[128] = "";
+	const char *b;
+	int rc;
+
+	trace_require();
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(src, sizeof(src), "%s/tests/progs/trace_target", trace_build());
+	snprintf(bin, sizeof(bin), "%s/trace_target", dir);
+	snprintf(dbg, sizeof(dbg), "%s/trace_target.debug", dir);
+	{
+		char *keep[] = { "/usr/bin/objcopy", "--only-keep-debug", src, dbg, NULL };
+		char *strip[] = { "/usr/bin/strip", "-o", bin, src, NULL };
+		char *notes[] = { "/usr/bin/readelf", "-n", bin, NULL };
+
+		rc = trace_run(keep, out, sizeof(out));
+		rc = rc ? rc : trace_run(strip, out, sizeof(out));
+		rc = rc ? rc : trace_run(notes, out, sizeof(out));
+	}
+	b = strstr(out, "Build ID: ");
+	if (rc || !b || sscanf(b, "Build ID: %127[0-9a-f]", id) != 1 || strlen(id) < 3) {
+		unlink(bin);
+		unlink(dbg);
+		rmdir(dir);
+		cr_skip_test("binutils (objcopy, strip, readelf) or a build ID missing");
+	}
+	/* nothing but the debug file can name copy_a now */
+	cr_assert(!trace_file_has(bin, "copy_a"), "%s still has copy_a", bin);
+	snprintf(sub, sizeof(sub), "%s/.build-id", dir);
+	cr_assert(!mkdir(sub, 0755));
+	snprintf(sub, sizeof(sub), "%s/.build-id/%.2s", dir, id);
+	cr_assert(!mkdir(sub, 0755));
+	snprintf(src, sizeof(src), "%s/%s.debug", sub, id + 2);
+	cr_assert(!rename(dbg, src), "rename: %s", strerror(errno));
+	setenv("ZIO_DEBUGINFO_PATH", dir, 1);
+	snprintf(tool, sizeof(tool), "%s/zio-trace", trace_build());
+	{
+		char *argv[] = { tool, "--threshold", "16K", "--no-follow", "-j", "--",
+				 bin, NULL };
+
+		rc = trace_run(argv, out, sizeof(out));
+	}
+	unsetenv("ZIO_DEBUGINFO_PATH");
+	unlink(src);
+	rmdir(sub);
+	snprintf(sub, sizeof(sub), "%s/.build-id", dir);
+	rmdir(sub);
+	unlink(bin);
+	rmdir(dir);
+	cr_assert_eq(rc, 0, "%s", out);
+	cr_expect(strstr(out, "\"site\":\"copy_a+0x"), "%s", out);
+	cr_expect(strstr(out, "\"site\":\"copy_chk+0x"), "%s", out);
+	trace_expect_lines(out);
 }
