@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "base/faultinject.h"
+#include "base/log.h"
 #include "base/real.h"
 #include "mech/state.h"
 #include "mech/uffd.h"
@@ -123,6 +124,8 @@ ZIO_HIDDEN int zio_uffd_register_mode(uintptr_t a, uintptr_t b, bool missing)
 
 	if (zio_fault_inject(ZIO_FI_REGISTER))
 		return -EIO;
+	pr_trace("register [%#lx,%#lx)%s", (unsigned long)a, (unsigned long)b,
+		 missing ? "" : " (write protection only)");
 	if (zio_real.ioctl(zio.uffd, UFFDIO_REGISTER, &reg))
 		return -errno;
 	return 0;
@@ -176,6 +179,7 @@ ZIO_HIDDEN int zio_uffd_unregister(uintptr_t a, uintptr_t b)
 	zio_extents_del(&zio.registered, a, b);
 	/* vacant pages read as zero pages from now on: they were free */
 	zio_extents_del(&zio.vacant, a, b);
+	pr_trace("unregister [%#lx,%#lx)", (unsigned long)a, (unsigned long)b);
 	if (zio_real.ioctl(zio.uffd, UFFDIO_UNREGISTER, &r))
 		return -errno;
 	return 0;

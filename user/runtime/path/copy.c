@@ -519,8 +519,12 @@ static uint64_t install_runs(struct plan *p, uintptr_t site)
 		uintptr_t x = r ? r->p0 : p->d + p->n;
 
 		if (r) {
+			/* alias pages and vacant ones are absent: nothing to park
+			 * (and no mincore to find that out) */
 			r->got = install_run(r, site, now,
-					     spans_cover(p->absent, p->nabsent, r->p0, r->p1));
+					     spans_cover(p->absent, p->nabsent, r->p0, r->p1) ||
+					     (zio.vacant.bytes &&
+					      zio_extents_covers(&zio.vacant, r->p0, r->p1)));
 			elided += r->got;
 		}
 		if (cur < x)
