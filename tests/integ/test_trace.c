@@ -312,6 +312,24 @@ Test(trace, stripped_binary)
 }
 
 /* -p PID: attach to a running trace_target, which starts on a byte. */
+/* Does /proc/PID/maps name both a and b? */
+static bool maps_have(pid_t pid, const char *a, const char *b)
+{
+	char path[64], line[512];
+	bool ha = false, hb = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	if (!(f = fopen(path, "r")))
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		ha = ha || strstr(line, a);
+		hb = hb || strstr(line, b);
+	}
+	fclose(f);
+	return ha && hb;
+}
+
 Test(trace, attach_pid)
 {
 	static char out[TRACE_OUT_MAX];
@@ -339,6 +357,10 @@ Test(trace, attach_pid)
 	}
 	close(in[0]);
 	snprintf(pidstr, sizeof(pidstr), "%d", (int)target);
+	/* attach once the target runs its program with libc mapped (right
+	 * after the fork it may still be this process, or in ld.so) */
+	for (int i = 0; i < 200 && !maps_have(target, "trace_target", "/libc.so"); i++)
+		usleep(10 * 1000);
 	tracer = fork();
 	cr_assert(tracer >= 0);
 	if (tracer == 0) {
