@@ -60,6 +60,12 @@ static const char doc[] =
 "\n"
 "With --stats every process prints one line on stderr when it ends:\n"
 "  zio: pid=P elided_copies=N elided_bytes=B materialized_pages=M faults=F fallbacks=K ...\n"
+"at exit, and also when a signal ends it by its default action (SIGTERM,\n"
+"SIGINT, SIGSEGV...): the runtime catches the signals that end a process\n"
+"while the program leaves them at SIG_DFL, prints the line and lets the\n"
+"signal end it with the same status and core dump.  The program still sees\n"
+"SIG_DFL, and its own handlers and SIG_IGN replace ours.  SIGKILL, _exit()\n"
+"and real-time signals end a process without the line.\n"
 "\n"
 "Exit status: PROGRAM's, or 127 if PROGRAM cannot be found, 126 if it\n"
 "cannot be executed, 2 for a usage error.\n";
@@ -81,7 +87,8 @@ enum {
 };
 
 static const struct argp_option opts[] = {
-	{ "stats", OPT_STATS, NULL, 0, "Print one line of counters per process at exit", 0 },
+	{ "stats", OPT_STATS, NULL, 0,
+	  "Print one line of counters per process when it ends (exit or signal)", 0 },
 	{ "threshold", OPT_THRESHOLD, "BYTES", 0,
 	  "Smallest copy to elide (suffix K or M allowed; default 64K, 16K with --xdp)", 0 },
 	{ "off", OPT_OFF, NULL, 0, "Load the interposers but elide nothing", 0 },

@@ -9,20 +9,25 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/log.h"
 #include "base/options.h"
 #include "base/real.h"
+#include "base/signal.h"
 #include "init.h"
 #include "mech/arena.h"
 #include "mech/state.h"
 #include "mech/uffd.h"
 #include "path/fault.h"
 #include "path/fork.h"
+#include "xsk/hooks.h"
 
 ZIO_HIDDEN _Atomic int zio_initialized;
 
@@ -136,8 +141,12 @@ static void zio_ctor(int argc, char **argv, char **envp)
 	/* The stats line must outlive the program's own stderr: coreutils
 	 * close it in an atexit handler (close_stdout) that runs before our
 	 * destructor, and the line was lost. */
-	if (zio_opt.stats)
+	if (zio_opt.stats) {
 		zio_stats_fd = zio_real.fcntl(2, F_DUPFD_CLOEXEC, 256);
+		/* ... and a signal that ends the process by its default action
+		 * runs no destructor: its handler says the line instead. */
+		zio_signals_last_words(zio_print_stats);
+	}
 	zio_index_init(&zio.ix);
 	zio_index_shadow_release = zio_arena_shadow_free;
 	zio.pid = getpid();
@@ -160,46 +169,142 @@ static void zio_ctor(int argc, char **argv, char **envp)
 		zio_opt.off ? "off" : zio.uffd_ok ? "on" : "unavailable");
 }
 
-#define S(f) (unsigned long long)atomic_load(&zio_stats.f)
+/* ------------------------------------------------------------ --stats */
 
-int zio_xsk_stats(char *buf, size_t len);
+/* The counters of the line, in its order (live_aliases is not one of
+ * zio_stats: NOFF). */
+#define NOFF ((size_t)-1)
+#define F(f) { #f, offsetof(struct zio_stats, f) }
+static const struct {
+	const char *name;
+	size_t off;
+} stats_fields[] = {
+	F(elided_copies), F(elided_bytes), F(materialized_pages), F(faults), F(fallbacks),
+	F(wp_faults), F(missing_faults), F(zero_faults), F(outputs_substituted),
+	F(output_bytes_from_origin), F(retired_copy), F(retired_move), F(parked_pages),
+	F(refilled_pages), F(vacated_pages), F(vacant_faults), F(inputs_tracked),
+	F(inputs_redirected), F(policy_skips), F(policy_declined), F(policy_explores),
+	F(policy_untracked), F(policy_promoted), { "live_aliases", NOFF },
+	F(fb_register), F(fb_move), F(fb_copy), F(fb_wp), F(fb_alloc), F(fb_cap),
+};
+#undef F
 
+/* The line is made in a signal handler too: no stdio, only these. */
+struct line {
+	char *b;
+	size_t n, cap;       /* cap leaves room for the newline */
+};
+
+static void put_str(struct line *l, const char *s)
+{
+	while (*s && l->n < l->cap)
+		l->b[l->n++] = *s++;
+}
+
+static void put_u64(struct line *l, uint64_t v)
+{
+	char d[20];
+	int k = 0;
+
+	do
+		d[k++] = (char)('0' + v % 10);
+	while ((v /= 10));
+	while (k && l->n < l->cap)
+		l->b[l->n++] = d[--k];
+}
+
+/* Write the line to our copy of stderr (else stderr).  A reader gone
+ * from the pipe costs the program no SIGPIPE: the one the write raises
+ * is taken back (all signals are blocked here). */
+static void stats_write(const char *s, size_t n)
+{
+	bool epipe = false, had;
+	sigset_t pend, pipe_set;
+	long w;
+
+	sigpending(&pend);
+	had = sigismember(&pend, SIGPIPE);
+	w = zio_stats_fd < 0 ? -1 : syscall(SYS_write, zio_stats_fd, s, n);
+	epipe = w < 0 && errno == EPIPE;
+	if (w != (long)n) {
+		zio_write_stderr(s, n);
+		epipe = epipe || errno == EPIPE;
+	}
+	if (epipe && !had) {
+		struct timespec now = { 0, 0 };
+
+		sigemptyset(&pipe_set);
+		sigaddset(&pipe_set, SIGPIPE);
+		sigtimedwait(&pipe_set, NULL, &now);
+	}
+}
+
+/* The pid whose line is out, or its negation while the line is made:
+ * once per process, whichever way it ends (a fork child has its own). */
+static _Atomic pid_t line_pid;
+
+static bool line_claim(pid_t me)
+{
+	pid_t cur = atomic_load(&line_pid);
+
+	for (;;) {
+		if (cur == me)
+			return false;
+		if (cur == -me) {
+			/* another thread of ours is saying it: let it finish
+			 * (a second, at most) before the process ends */
+			struct timespec ms = { 0, 1000000 };
+
+			for (int i = 0; i < 1000 && atomic_load(&line_pid) == -me; i++)
+				nanosleep(&ms, NULL);
+			return false;
+		}
+		if (atomic_compare_exchange_weak(&line_pid, &cur, -me))
+			return true;
+	}
+}
+
+/*
+ * The --stats line, once per process: from the destructor, or from the
+ * handler of a signal that ends the process by its default action
+ * (base/signal.c), so async-signal-safe: atomic loads, digits by hand,
+ * raw writes.  The AF_XDP fields come from zio_xsk_stats, which formats
+ * with vsnprintf (integers and strings: no allocation in glibc).
+ */
 ZIO_HIDDEN void zio_print_stats(void)
 {
-	char line[2048];
-	int n;
+	char buf[2048];
+	struct line l = { buf, 0, sizeof(buf) - 1 };
+	pid_t me = (pid_t)syscall(SYS_getpid);
+	sigset_t all, old;
+	int e = errno;
 
-	n = zio_snprintf(line, sizeof(line),
-		"zio: pid=%d elided_copies=%llu elided_bytes=%llu materialized_pages=%llu "
-		"faults=%llu fallbacks=%llu wp_faults=%llu missing_faults=%llu "
-		"zero_faults=%llu outputs_substituted=%llu output_bytes_from_origin=%llu "
-		"retired_copy=%llu retired_move=%llu parked_pages=%llu refilled_pages=%llu "
-		"vacated_pages=%llu vacant_faults=%llu "
-		"inputs_tracked=%llu inputs_redirected=%llu policy_skips=%llu policy_declined=%llu "
-		"policy_explores=%llu "
-		"policy_untracked=%llu policy_promoted=%llu "
-		"live_aliases=%llu "
-		"fb_register=%llu fb_move=%llu fb_copy=%llu fb_wp=%llu fb_alloc=%llu "
-		"fb_cap=%llu\n",
-		(int)getpid(), S(elided_copies), S(elided_bytes), S(materialized_pages),
-		S(faults), S(fallbacks), S(wp_faults), S(missing_faults), S(zero_faults),
-		S(outputs_substituted), S(output_bytes_from_origin), S(retired_copy),
-		S(retired_move), S(parked_pages), S(refilled_pages), S(vacated_pages),
-		S(vacant_faults), S(inputs_tracked),
-		S(inputs_redirected), S(policy_skips), S(policy_declined), S(policy_explores),
-		S(policy_untracked), S(policy_promoted),
-		(unsigned long long)atomic_load(&zio_live_aliases),
-		S(fb_register), S(fb_move), S(fb_copy), S(fb_wp), S(fb_alloc), S(fb_cap));
-	/* The AF_XDP layer's fields join the line (xsk_hooks.c). */
-	if (n > 0 && n < (int)sizeof(line) - 1) {
-		n--;
-		n += zio_xsk_stats(line + n, sizeof(line) - 1 - (size_t)n);
-		line[n++] = '\n';
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	if (!line_claim(me))
+		goto out;
+	put_str(&l, "zio: pid=");
+	put_u64(&l, (uint64_t)me);
+	for (size_t i = 0; i < sizeof(stats_fields) / sizeof(stats_fields[0]); i++) {
+		const _Atomic uint64_t *v = stats_fields[i].off == NOFF ? &zio_live_aliases :
+			(const _Atomic uint64_t *)((const char *)&zio_stats + stats_fields[i].off);
+
+		put_str(&l, " ");
+		put_str(&l, stats_fields[i].name);
+		put_str(&l, "=");
+		put_u64(&l, atomic_load(v));
 	}
-	if (n > (int)sizeof(line) - 1)
-		n = (int)sizeof(line) - 1;
-	if (zio_stats_fd < 0 || syscall(SYS_write, zio_stats_fd, line, (size_t)n) != n)
-		zio_write_stderr(line, (size_t)n);
+	/* The AF_XDP layer's fields join the line (xsk/sock.c). */
+	if (l.n < l.cap)
+		l.n += (size_t)zio_xsk_stats(buf + l.n, l.cap - l.n + 1);
+	if (l.n > l.cap)
+		l.n = l.cap;
+	buf[l.n++] = '\n';
+	stats_write(buf, l.n);
+	atomic_store(&line_pid, me);
+out:
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = e;
 }
 
 __attribute__((destructor(101)))

@@ -3,6 +3,8 @@
  * The program's signal handlers, wrapped (signal.c): an asynchronous
  * signal that lands on a thread holding the runtime lock (or pins) waits
  * until that thread lets go, then runs with its siginfo and sa_mask.
+ * With last words on, a signal the program leaves at its default action
+ * says them before it ends the process.
  */
 #ifndef ZIO_BASE_SIGNAL_H
 #define ZIO_BASE_SIGNAL_H
@@ -36,6 +38,15 @@ sighandler_t zio_signal_install(int sig, sighandler_t h, int flags);
 /* Would a blocking call interrupted by a signal be restarted?  True only
  * if every handled signal has SA_RESTART (we cannot tell which fired). */
 bool zio_all_handlers_restart(void);
+
+/*
+ * Last words: from now on, every signal whose default action ends the
+ * process (SIGKILL aside), while the program leaves it at SIG_DFL, calls
+ * fn (async-signal-safe; any thread, once per signal) just before that
+ * action happens, unchanged.  The program still sees SIG_DFL; what it
+ * sets replaces ours.  Once, from the constructor.
+ */
+void zio_signals_last_words(void (*fn)(void));
 
 /* fork: the child starts with nothing deferred. */
 void zio_signals_fork_child(void);
