@@ -4,7 +4,7 @@
 #
 #   make            build libzio.so, zio-run, tools and test programs
 #   make deps       install the Debian packages the build and tests need
-#   make demo       deps + build + run the TCP relay demo (plain vs zio)
+#   make demo       deps + build + run the echo relay and redis demo (plain vs zio)
 #   make test       build + run every test (Criterion)
 #   make check-ubsan the tests and a fuzz set against a UBSan build (build-ubsan/)
 #   make bench-echo echo benchmark, plain vs --off vs zio
