@@ -332,6 +332,29 @@ Test(policy, first_alias_by_destination_state)
 	cr_assert(zio_policy_first_alias(in_site, 0x9000, 16, 8, 0), "half fresh");
 }
 
+/*
+ * With redirected inputs (UFFDIO_MOVE) a retired original costs a cold
+ * receive and re-aliasing a page, no protection and no moves: one copy
+ * of a 128-page message into an aliased destination (a pooled server's
+ * reused buffer) pays; 16 pages still do not (the fixed costs), nor do
+ * fewer whole pages than a redirect takes, weighed as before.
+ */
+Test(policy, first_alias_of_a_retired_original_with_redirected_inputs)
+{
+	const uintptr_t in_site = 0x418000;
+
+	originals_ended(in_site, 1, true, 4);
+	cr_assert_not(zio_policy_first_alias(in_site, 0x9000, 128, 0, 128), "no redirect");
+	zio_policy_redirects = true;
+	cr_assert(zio_policy_first_alias(in_site, 0x9000, 128, 0, 128), "128 pages aliased");
+	cr_assert_not(zio_policy_first_alias(in_site, 0x9000, 16, 0, 16), "16 pages aliased");
+	cr_assert_not(zio_policy_first_alias(in_site, 0x9000, 128, 128, 0), "128 populated");
+	cr_assert(zio_policy_first_alias(in_site, 0x9000, 3, 0, 0), "3 fresh");
+	/* an original that lives out its aliases: protection on and off */
+	originals_ended(in_site + 0x1000, 1, false, 4);
+	cr_assert(zio_policy_first_alias(in_site + 0x1000, 0x9000, 128, 0, 128));
+}
+
 /* What the original costs is paid once, whatever its copies: a populated
  * destination pays from k copies per original on, where
  *   k * save > cost + k * (NS_ALIAS_FIXED + pages * NS_ALIAS). */

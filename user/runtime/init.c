@@ -23,6 +23,7 @@
 #include "base/signal.h"
 #include "init.h"
 #include "mech/arena.h"
+#include "mech/policy.h"
 #include "mech/state.h"
 #include "mech/uffd.h"
 #include "path/fault.h"
@@ -158,6 +159,7 @@ static void zio_ctor(int argc, char **argv, char **envp)
 			uffd_unavailable(err);
 		} else {
 			zio.uffd_ok = true;
+			zio_policy_redirects = zio.have_move;
 			atomic_store(&zio_active, 1);
 		}
 	}

@@ -17,7 +17,9 @@
  *    The first alias of an original costs write protection, and if the
  *    buffer is received into again while aliases live (a pooled server)
  *    two page moves and a cold receive (its hot pages went to the
- *    shadow); every further alias is nearly free and saves a whole copy.
+ *    shadow), or only the cold receive where that input is redirected
+ *    (origin_page_ns); every further alias is nearly free and saves a
+ *    whole copy.
  *    So it pays when the original gets enough copies: k, the copies per
  *    original, and how often originals retire are learned per input site
  *    and weighed with the cost constants measured by tools/microbench
@@ -209,6 +211,27 @@ ZIO_HIDDEN void zio_policy_present_seen(uintptr_t ip, uint64_t pages, uint64_t p
 	s->present_left = PRESENT_REUSE;
 }
 
+ZIO_HIDDEN bool zio_policy_redirects;
+
+/*
+ * What an original costs a page, by how often the program receives into
+ * its buffer again while aliases live (retire).  An original that lives
+ * out its aliases costs write protection on and off.  A retired one:
+ * when inputs can be redirected (UFFDIO_MOVE, at least
+ * REDIRECT_MIN_PAGES whole pages), the next input into the aliased
+ * buffer lands in populated spare pages, a cold receive, and the buffer
+ * is aliased to it again; only the buffer's first original was write
+ * protected (echo, pooled, one copy of 512 KiB: 1.08-1.17x plain CPU
+ * per message under --policy always, which this used to decline).
+ * Otherwise its pages move into a shadow and spare pages move back in.
+ */
+static double origin_page_ns(double retire, uint64_t pages)
+{
+	if (zio_policy_redirects && pages >= REDIRECT_MIN_PAGES)
+		return retire * (NS_COLD + NS_ALIAS) + (1 - retire) * (NS_WP + NS_UNWP);
+	return NS_WP + retire * (2 * NS_MOVE + NS_COLD) + (1 - retire) * NS_UNWP;
+}
+
 ZIO_HIDDEN bool zio_policy_first_alias(uintptr_t in_site, uintptr_t copy_site, uint64_t pages,
 				       uint64_t present, uint64_t aliased)
 {
@@ -231,8 +254,7 @@ ZIO_HIDDEN bool zio_policy_first_alias(uintptr_t in_site, uintptr_t copy_site, u
 	save = (double)(present + aliased) * NS_COPY_POPULATED + (double)aliased * NS_MOVE +
 	       (double)fresh * NS_COPY_FRESH;
 	/* what the original costs us, whatever its number of copies */
-	cost = NS_ORIGIN_FIXED + (double)pages * (NS_WP + s->retire * (2 * NS_MOVE + NS_COLD) +
-						  (1 - s->retire) * NS_UNWP);
+	cost = NS_ORIGIN_FIXED + (double)pages * origin_page_ns(s->retire, pages);
 	/* and what each alias costs: its index and registration; and for a
 	 * populated destination that the program then frees (a short-lived
 	 * buffer, such as redis's AOF buffer), moving its pages aside and

@@ -13,6 +13,11 @@
 /* May a copy (or a redirect) at site go ahead by the site's back-off? */
 bool zio_policy_allow(uintptr_t site, uint64_t bytes);
 void zio_policy_redirected(uintptr_t in_site, uint64_t bytes);
+/* Inputs into aliased buffers can be redirected (UFFDIO_MOVE): set at
+ * start, weighs what a retired original costs.  An input is redirected
+ * only when it is expected to write this many whole pages or more. */
+#define REDIRECT_MIN_PAGES  4
+extern bool zio_policy_redirects;
 /* Should the first alias of an original received at in_site be made?
  * pages: destination pages to alias; present: of those, populated;
  * aliased: of those, aliases now (absent, but populated for a copy). */

@@ -8,6 +8,7 @@
 #include <sys/uio.h>
 
 #include "mech/index.h"
+#include "mech/policy.h"
 
 /* The program's input call through the runtime: call(ctx) performs it
  * (libc's recv/read...), the runtime makes the buffers safe before and
@@ -40,8 +41,8 @@ void zio_finish_input(uintptr_t a, uint64_t n, struct zio_restore *rs, int nrs);
 int zio_retire_for_input(struct zio_region *r, uintptr_t a, uintptr_t hi,
 			 struct zio_restore *rs, int *nrs, int max, uintptr_t site, bool redirect);
 
-/* An input received into a spare arena extent instead (redirect.c). */
-#define REDIRECT_MIN_PAGES  4
+/* An input received into a spare arena extent instead (redirect.c);
+ * REDIRECT_MIN_PAGES is in mech/policy.h (the policy weighs it too). */
 #define REDIRECT_MAX_COPIES 16
 struct zio_redirect {
 	uintptr_t a;            /* the program's buffer */
