@@ -474,6 +474,20 @@ Test(policy, later_alias_by_release_rate)
 	cr_assert(zio_policy_later_alias(freed, 16, 0, 16), "vacant");
 }
 
+/* A small copy into a destination that is all aliases already (a UDP
+ * server's receive buffer, 16 KiB datagrams) replaces the alias in the
+ * index, no system call: made.  The same four pages populated pay a
+ * park and the fixed cost of the system calls: declined. */
+Test(policy, later_alias_over_an_alias_pays_no_fixed_cost)
+{
+	const uintptr_t site = 0x423000;
+
+	zio_policy_alias_end(site, 4, false);
+	cr_assert(zio_policy_later_alias(site, 4, 0, 4), "4 pages over an alias");
+	cr_assert_not(zio_policy_later_alias(site, 4, 4, 0), "4 populated pages");
+	cr_assert_not(zio_policy_later_alias(site, 4, 1, 3), "one of them populated");
+}
+
 /* ------------------------------------------------------------ vacant pages */
 
 /* Freed aliases are left vacant until touching vacant pages costs more
