@@ -15,45 +15,13 @@
  */
 #include <errno.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "base/probes.h"
 #include "mech/index.h"
+#include "mech/slab.h"
 
-struct slab {
-	size_t size;
-	void *free;
-};
-
-static void *slab_alloc(struct slab *s)
-{
-	void *p = s->free;
-
-	if (!p) {
-		size_t chunk = 256 * 1024;
-		char *c = mmap(NULL, chunk, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-		if (c == MAP_FAILED)
-			return NULL;
-		for (size_t off = 0; off + s->size <= chunk; off += s->size) {
-			*(void **)(c + off) = s->free;
-			s->free = c + off;
-		}
-		p = s->free;
-	}
-	s->free = *(void **)p;
-	return p;
-}
-
-static void slab_free(struct slab *s, void *p)
-{
-	*(void **)p = s->free;
-	s->free = p;
-}
-
-static struct slab region_slab = { .size = sizeof(struct zio_region) };
-static struct slab origin_slab = { .size = sizeof(struct zio_origin) };
+static struct zio_slab region_slab = { .size = sizeof(struct zio_region), .chunk = 256 * 1024 };
+static struct zio_slab origin_slab = { .size = sizeof(struct zio_origin), .chunk = 256 * 1024 };
 
 ZIO_HIDDEN void (*zio_index_shadow_release)(uintptr_t lo, uintptr_t hi);
 ZIO_HIDDEN void (*zio_index_umem_release)(struct zio_origin *o);
@@ -76,7 +44,7 @@ ZIO_HIDDEN void zio_index_reset(struct zio_index *ix)
 		struct zio_region *r = (struct zio_region *)n;
 
 		zio_tree_remove(&ix->regions, n);
-		slab_free(&region_slab, r);
+		zio_slab_free(&region_slab, r);
 	}
 	origin_slab.free = NULL;
 	zio_index_init(ix);
@@ -84,7 +52,7 @@ ZIO_HIDDEN void zio_index_reset(struct zio_index *ix)
 
 ZIO_HIDDEN struct zio_origin *zio_origin_new(struct zio_index *ix)
 {
-	struct zio_origin *o = slab_alloc(&origin_slab);
+	struct zio_origin *o = zio_slab_alloc(&origin_slab);
 
 	if (!o)
 		return NULL;
@@ -104,7 +72,7 @@ ZIO_HIDDEN void zio_origin_put_if_unused(struct zio_index *ix, struct zio_origin
 	/* A UMEM frame goes back to its owner (the fill ring) only now. */
 	if (o->kind == ZIO_ORIGIN_UMEM && zio_index_umem_release)
 		zio_index_umem_release(o);
-	slab_free(&origin_slab, o);
+	zio_slab_free(&origin_slab, o);
 }
 
 ZIO_HIDDEN bool zio_origin_covers(const struct zio_origin *o, uint64_t off, uint64_t len)
@@ -210,12 +178,12 @@ ZIO_HIDDEN struct zio_region *zio_index_add_orig(struct zio_index *ix, uintptr_t
 		}
 	}
 	o = zio_origin_new(ix);
-	r = slab_alloc(&region_slab);
+	r = zio_slab_alloc(&region_slab);
 	if (!o || !r) {
 		if (o)
-			slab_free(&origin_slab, o);
+			zio_slab_free(&origin_slab, o);
 		if (r)
-			slab_free(&region_slab, r);
+			zio_slab_free(&region_slab, r);
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -261,7 +229,7 @@ ZIO_HIDDEN struct zio_region *zio_index_add_alias(struct zio_index *ix, uintptr_
 			return prev;
 		}
 	}
-	r = slab_alloc(&region_slab);
+	r = zio_slab_alloc(&region_slab);
 	if (!r) {
 		errno = ENOMEM;
 		return NULL;
@@ -309,7 +277,7 @@ ZIO_HIDDEN void zio_index_cut(struct zio_index *ix, struct zio_region *r, uintpt
 				zio_index_origin_end(o);
 			o->region = NULL;
 		}
-		slab_free(&region_slab, r);
+		zio_slab_free(&region_slab, r);
 		zio_origin_put_if_unused(ix, o);
 		return;
 	}
@@ -330,13 +298,13 @@ ZIO_HIDDEN void zio_index_cut(struct zio_index *ix, struct zio_region *r, uintpt
 	 * new origin object with the same base (offsets stay valid); the
 	 * caller only splits originals that no alias depends on. */
 	{
-		struct zio_region *t = slab_alloc(&region_slab);
+		struct zio_region *t = zio_slab_alloc(&region_slab);
 		struct zio_origin *to = NULL;
 
 		if (t && r->type == ZIO_R_ORIG) {
 			to = zio_origin_new(ix);
 			if (!to) {
-				slab_free(&region_slab, t);
+				zio_slab_free(&region_slab, t);
 				t = NULL;
 			}
 		}

@@ -3,11 +3,11 @@
  * An AVL tree of non-overlapping [start, end) ranges keyed by start, and
  * the extent sets built on it.  Nothing here allocates with malloc (the
  * runtime interposes free and realloc, and may run inside them): extent
- * nodes come from a small mmap-backed slab.
+ * nodes come from a slab (mech/slab.h).
  */
 #include <errno.h>
-#include <sys/mman.h>
 
+#include "mech/slab.h"
 #include "mech/tree.h"
 
 static int height(const struct zio_node *n)
@@ -215,45 +215,8 @@ ZIO_HIDDEN struct zio_node *zio_tree_first_overlap(const struct zio_tree *t, uin
 	return NULL;
 }
 
-/* ------------------------------------------------------------ slab */
-
-/*
- * Fixed-size objects from mmap'ed chunks, with a free list.  The caller
- * holds the runtime lock (or is single-threaded, as the unit tests are).
- */
-struct slab {
-	size_t size;
-	void *free;
-};
-
-static void *slab_alloc(struct slab *s)
-{
-	void *p = s->free;
-
-	if (!p) {
-		size_t chunk = 64 * 1024;
-		char *c = mmap(NULL, chunk, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-		if (c == MAP_FAILED)
-			return NULL;
-		for (size_t off = 0; off + s->size <= chunk; off += s->size) {
-			*(void **)(c + off) = s->free;
-			s->free = c + off;
-		}
-		p = s->free;
-	}
-	s->free = *(void **)p;
-	return p;
-}
-
-static void slab_free(struct slab *s, void *p)
-{
-	*(void **)p = s->free;
-	s->free = p;
-}
-
-static struct slab ext_slab = { .size = sizeof(struct zio_node) };
+/* extent nodes */
+static struct zio_slab ext_slab = { .size = sizeof(struct zio_node), .chunk = 64 * 1024 };
 
 /* ------------------------------------------------------------ extents */
 
@@ -272,7 +235,7 @@ ZIO_HIDDEN int zio_extents_add(struct zio_extents *s, uintptr_t a, uintptr_t b)
 		if (next && next->start == b) {
 			prev->end = next->end;
 			zio_tree_remove(&s->t, next);
-			slab_free(&ext_slab, next);
+			zio_slab_free(&ext_slab, next);
 		}
 		zio_tree_refresh(&s->t, prev->start);
 		s->bytes += b - a;
@@ -289,7 +252,7 @@ ZIO_HIDDEN int zio_extents_add(struct zio_extents *s, uintptr_t a, uintptr_t b)
 		s->bytes += b - a;
 		return 0;
 	}
-	n = slab_alloc(&ext_slab);
+	n = zio_slab_alloc(&ext_slab);
 	if (!n)
 		return -ENOMEM;
 	n->start = a;
@@ -310,7 +273,7 @@ ZIO_HIDDEN void zio_extents_del(struct zio_extents *s, uintptr_t a, uintptr_t b)
 		s->bytes -= hi - lo;
 		if (lo == n->start && hi == n->end) {
 			zio_tree_remove(&s->t, n);
-			slab_free(&ext_slab, n);
+			zio_slab_free(&ext_slab, n);
 		} else if (lo == n->start) {
 			n->start = hi;
 			zio_tree_refresh(&s->t, hi);
@@ -318,7 +281,7 @@ ZIO_HIDDEN void zio_extents_del(struct zio_extents *s, uintptr_t a, uintptr_t b)
 			n->end = lo;
 			zio_tree_refresh(&s->t, n->start);
 		} else {
-			struct zio_node *tail = slab_alloc(&ext_slab);
+			struct zio_node *tail = zio_slab_alloc(&ext_slab);
 
 			if (!tail) {
 				/* Cannot split: keep the tail, lose the head part.
@@ -378,7 +341,7 @@ ZIO_HIDDEN void zio_extents_clear(struct zio_extents *s)
 
 	while ((n = s->t.root)) {
 		zio_tree_remove(&s->t, n);
-		slab_free(&ext_slab, n);
+		zio_slab_free(&ext_slab, n);
 	}
 	s->bytes = 0;
 }

@@ -120,6 +120,27 @@ static void release_pins(struct out *o)
 }
 
 /*
+ * o from the program's iovec past its first `skip` bytes, under the lock:
+ * the bytes to hand the kernel, its pins taken.  Returns how many bytes
+ * come from origins; 0 or less (nothing to substitute, or -1: too
+ * fragmented) with every pin released.
+ */
+static int64_t resolve(struct out *o, const struct iovec *iov, int iovcnt, uint64_t skip)
+{
+	int64_t subst;
+
+	zio_lock();
+	o->npins = 0;
+	subst = build(o, iov, iovcnt, skip);
+	if (o->npins)
+		zio_defer_begin();
+	zio_unlock();
+	if (subst <= 0)
+		release_pins(o);
+	return subst;
+}
+
+/*
  * Send the user's iov as a (possibly blocking) sendmsg would, with the
  * aliases substituted.  `o` holds the first resolution, built and pinned
  * by the caller.  Returns the bytes sent, -1 with errno, or -2 with
@@ -140,15 +161,9 @@ static ssize_t out_socket(struct out *o, int fd, const struct iovec *iov, int io
 		int e;
 
 		if (!first) {
-			zio_lock();
-			o->npins = 0;
-			subst = build(o, iov, iovcnt, sent);
-			if (o->npins)
-				zio_defer_begin();
-			zio_unlock();
+			subst = resolve(o, iov, iovcnt, sent);
 			if (subst < 0) {
 				/* too fragmented now: send the rest unsubstituted */
-				release_pins(o);
 				if (sent)
 					return (ssize_t)sent;
 				errno = E2BIG;
@@ -264,16 +279,9 @@ ZIO_HIDDEN ssize_t zio_output(int kind, int fd, const struct iovec *iov, int iov
 
 	for (int i = 0; i < iovcnt; i++)
 		total += iov[i].iov_len;
-	zio_lock();
-	o.npins = 0;
-	subst = build(&o, iov, iovcnt, 0);
-	if (o.npins)
-		zio_defer_begin();
-	zio_unlock();
-	if (subst <= 0) {
-		release_pins(&o);
+	subst = resolve(&o, iov, iovcnt, 0);
+	if (subst <= 0)
 		goto plain;
-	}
 
 	errno = saved;
 	if (kind != ZIO_OUT_PWRITE && kind != ZIO_OUT_PWRITEV) {
@@ -289,16 +297,9 @@ ZIO_HIDDEN ssize_t zio_output(int kind, int fd, const struct iovec *iov, int iov
 		if (errno != ENOTSOCK)
 			goto plain;
 		/* Not a socket: resolve again for the file path below. */
-		zio_lock();
-		o.npins = 0;
-		subst = build(&o, iov, iovcnt, 0);
-		if (o.npins)
-			zio_defer_begin();
-		zio_unlock();
-		if (subst <= 0) {
-			release_pins(&o);
+		subst = resolve(&o, iov, iovcnt, 0);
+		if (subst <= 0)
 			goto plain;
-		}
 	}
 	/* Regular files cannot wait for another thread of ours: write the
 	 * origins directly.  Pipes and terminals can, so they get the
