@@ -167,7 +167,7 @@ $(OUT)/tools/%: tools/%.c $(wildcard include/*.h tools/*.h) | $(OUT)/tools
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -pthread $< -o $@ -lm
 
-$(OUT)/tests/progs/%: tests/progs/%.c $(wildcard tests/progs/*.h) | $(OUT)/tests/progs
+$(OUT)/tests/progs/%: tests/progs/%.c $(wildcard tests/progs/*.h) tools/loadconn.h | $(OUT)/tests/progs
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -fno-builtin -pthread $< -o $@
 

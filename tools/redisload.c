@@ -21,21 +21,16 @@
  * 0; the first wrong reply "redisload: FAIL conn=I op=K (...): ..." and 1;
  * 2 for bad usage or no server.  127.0.0.1 only.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -69,28 +64,9 @@ struct conn {
 	size_t out_len, out_cap;
 };
 
-static void cfail(struct conn *c, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
-static void cfail(struct conn *c, const char *fmt, ...)
-{
-	va_list ap;
-	char msg[512];
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	printf("redisload: FAIL conn=%d op=%ld (%s): %s\n", c->id, c->op, c->desc, msg);
-	fflush(stdout);
-	_exit(1);
-}
-
-static uint64_t rnd(struct conn *c)
-{
-	uint64_t x = c->x += 0x9E3779B97F4A7C15ULL;
-
-	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-	x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-	return x ^ (x >> 31);
-}
+#define LOAD_NAME "redisload"
+#define LOAD_OP   "op"
+#include "loadconn.h"
 
 /* Byte i of the value of key k at version v. */
 static inline unsigned char pat(long k, uint32_t v, size_t i)
@@ -149,68 +125,8 @@ static void out_put(struct conn *c, const void *p, size_t n)
 
 static void out_flush(struct conn *c)
 {
-	size_t o = 0;
-
-	while (o < c->out_len) {
-		ssize_t w = send(c->fd, c->out + o, c->out_len - o, MSG_NOSIGNAL);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			cfail(c, "send: %s", w ? strerror(errno) : "closed");
-		o += (size_t)w;
-	}
+	send_all(c, c->out, c->out_len);
 	c->out_len = 0;
-}
-
-static void fill(struct conn *c, size_t want)
-{
-	while (c->in_len < want) {
-		ssize_t r;
-
-		if (c->in_cap - c->in_len < 65536) {
-			size_t cap = c->in_cap * 2 > want + 65536 ? c->in_cap * 2 : want + 65536;
-			unsigned char *b = realloc(c->in, cap);
-
-			if (!b)
-				cfail(c, "out of memory");
-			c->in = b;
-			c->in_cap = cap;
-		}
-		r = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			cfail(c, "recv: %s", r ? strerror(errno) : "server closed the connection");
-		c->in_len += (size_t)r;
-	}
-}
-
-static void consume(struct conn *c, size_t n)
-{
-	memmove(c->in, c->in + n, c->in_len - n);
-	c->in_len -= n;
-}
-
-/* One reply line (no \r\n) into line. */
-static void read_line(struct conn *c, char *line, size_t cap)
-{
-	size_t scan = 0;
-
-	for (;;) {
-		for (; scan + 1 < c->in_len; scan++)
-			if (c->in[scan] == '\r' && c->in[scan + 1] == '\n') {
-				size_t k = scan < cap - 1 ? scan : cap - 1;
-
-				memcpy(line, c->in, k);
-				line[k] = 0;
-				consume(c, scan + 2);
-				return;
-			}
-		if (c->in_len > 4096)
-			cfail(c, "reply line longer than 4 KiB");
-		fill(c, c->in_len + 1);
-	}
 }
 
 /* Keys of this run (a server may hold an earlier run's). */
@@ -325,14 +241,6 @@ static int batch(struct conn *c, int p, bool only_set)
 	return p;
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void *conn_main(void *arg)
 {
 	struct conn *c = arg;
@@ -353,36 +261,6 @@ static void *conn_main(void *arg)
 		total_ops += pipeline;
 	}
 	return NULL;
-}
-
-static int connect_local(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-
-	if (fd < 0)
-		return -1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	for (int tries = 0; tries < 100; tries++) {
-		if (!connect(fd, (struct sockaddr *)&a, sizeof(a)))
-			return fd;
-		usleep(50 * 1000);
-	}
-	close(fd);
-	return -1;
-}
-
-static size_t parse_size(const char *s)
-{
-	char *e;
-	unsigned long long v = strtoull(s, &e, 10);
-
-	if (*e == 'K' || *e == 'k')
-		v <<= 10, e++;
-	else if (*e == 'M' || *e == 'm')
-		v <<= 20, e++;
-	return *e ? 0 : (size_t)v;
 }
 
 int main(int argc, char **argv)
@@ -442,7 +320,7 @@ int main(int argc, char **argv)
 		c->key0 = (long)i * c->nk + (long)(seed << 20);
 		c->ver = calloc((size_t)c->nk, sizeof(*c->ver));
 		zipf_init(c);
-		c->fd = connect_local();
+		c->fd = connect_local(port, 100);
 		if (!c->ver || c->fd < 0) {
 			fprintf(stderr, "redisload: cannot connect to 127.0.0.1:%d: %s\n", port,
 				strerror(errno));

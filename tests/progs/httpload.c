@@ -30,15 +30,11 @@
  * first wrong byte or answer "httpload: FAIL conn=I req=K (...): ..." and
  * exits 1; 2 for bad usage.  127.0.0.1 only.
  */
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -46,7 +42,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -83,7 +78,7 @@ static inline unsigned char pat(uint64_t s, uint64_t i)
 
 struct conn {
 	int id, fd;
-	long req;
+	long op;
 	char desc[160];
 	uint64_t x;
 	unsigned char *in;
@@ -91,74 +86,9 @@ struct conn {
 	bool closing;		/* the server closes after the last response */
 };
 
-static void cfail(struct conn *c, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
-static void cfail(struct conn *c, const char *fmt, ...)
-{
-	va_list ap;
-	char msg[512];
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	printf("httpload: FAIL conn=%d req=%ld (%s): %s\n", c->id, c->req, c->desc, msg);
-	fflush(stdout);
-	_exit(1);
-}
-
-static uint64_t rnd(struct conn *c)
-{
-	uint64_t x = c->x += 0x9E3779B97F4A7C15ULL;
-
-	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-	x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-	return x ^ (x >> 31);
-}
-
-static int send_all(int fd, const void *p, size_t n)
-{
-	while (n) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p = (const char *)p + w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/* At least want bytes in c->in; false on EOF or error. */
-static bool fill(struct conn *c, size_t want)
-{
-	while (c->in_len < want) {
-		ssize_t r;
-
-		if (c->in_cap - c->in_len < 65536) {
-			size_t cap = c->in_cap * 2 > want + 65536 ? c->in_cap * 2 : want + 65536;
-			unsigned char *b = realloc(c->in, cap);
-
-			if (!b)
-				return false;
-			c->in = b;
-			c->in_cap = cap;
-		}
-		r = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return false;
-		c->in_len += (size_t)r;
-	}
-	return true;
-}
-
-static void consume(struct conn *c, size_t n)
-{
-	memmove(c->in, c->in + n, c->in_len - n);
-	c->in_len -= n;
-}
+#define LOAD_NAME "httpload"
+#define LOAD_OP   "req"
+#include "../../tools/loadconn.h"
 
 /* The header block (up to and without the blank line) into hdr; false on
  * EOF before it. */
@@ -178,7 +108,7 @@ static bool read_headers(struct conn *c, char *hdr, size_t cap)
 			}
 		if (c->in_len > 65536)
 			return false;
-		if (!fill(c, c->in_len + 1))
+		if (!fill_some(c, c->in_len + 1))
 			return false;
 	}
 }
@@ -226,14 +156,14 @@ static size_t response(struct conn *c, int *status, char *hdr, size_t cap)
 			char line[64];
 			size_t i = 0, sz;
 
-			while (!fill(c, i + 2) || memcmp(c->in + i, "\r\n", 2))
+			while (!fill_some(c, i + 2) || memcmp(c->in + i, "\r\n", 2))
 				if (++i > 32)
 					cfail(c, "bad chunk size line");
 			memcpy(line, c->in, i);
 			line[i] = 0;
 			sz = strtoul(line, NULL, 16);
 			consume(c, i + 2);
-			if (!fill(c, sz + 2))
+			if (!fill_some(c, sz + 2))
 				cfail(c, "short chunk");
 			body = realloc(body, len + sz + 1);
 			memcpy(body + len, c->in, sz);
@@ -243,7 +173,7 @@ static size_t response(struct conn *c, int *status, char *hdr, size_t cap)
 				break;
 		}
 		/* put it back at the front of c->in */
-		if (!fill(c, 0) || c->in_cap < c->in_len + len + 1) {
+		if (!fill_some(c, 0) || c->in_cap < c->in_len + len + 1) {
 			c->in = realloc(c->in, c->in_len + len + 65536);
 			c->in_cap = c->in_len + len + 65536;
 		}
@@ -257,7 +187,7 @@ static size_t response(struct conn *c, int *status, char *hdr, size_t cap)
 	if (!cl)
 		cfail(c, "no Content-Length (status %d)", *status);
 	n = strtoull(cl, NULL, 10);
-	if (!fill(c, n))
+	if (!fill_some(c, n))
 		cfail(c, "body short: %zu of %zu bytes", c->in_len, n);
 	return n;
 }
@@ -294,7 +224,7 @@ static void req_file(struct conn *c, bool range)
 			 f->name, lo, hi);
 	else
 		snprintf(req, sizeof(req), "GET /%s HTTP/1.1\r\nHost: t\r\n\r\n", f->name);
-	if (send_all(c->fd, req, strlen(req)))
+	if (send_fd(c->fd, req, strlen(req)))
 		cfail(c, "send: %s", strerror(errno));
 	n = response(c, &st, hdr, sizeof(hdr));
 	if (st != (range && f->n > 2 ? 206 : 200))
@@ -335,7 +265,7 @@ static void req_gen(struct conn *c)
 		 len);
 	snprintf(req, sizeof(req), "GET %sgen/%llu/%zu HTTP/1.1\r\nHost: t\r\n\r\n", prefix,
 		 (unsigned long long)s, len);
-	if (send_all(c->fd, req, strlen(req)))
+	if (send_fd(c->fd, req, strlen(req)))
 		cfail(c, "send: %s", strerror(errno));
 	n = response(c, &st, hdr, sizeof(hdr));
 	if (st != 200 || n != len)
@@ -363,7 +293,7 @@ static void req_post(struct conn *c)
 		 (unsigned long long)s, len);
 	snprintf(req, sizeof(req), "POST %scheck/%llu/%zu HTTP/1.1\r\nHost: t\r\n"
 		 "Content-Length: %zu\r\n\r\n", prefix, (unsigned long long)s, len, len);
-	if (send_all(c->fd, req, strlen(req)) || send_all(c->fd, body, len))
+	if (send_fd(c->fd, req, strlen(req)) || send_fd(c->fd, body, len))
 		cfail(c, "send: %s", strerror(errno));
 	free(body);
 	n = response(c, &st, hdr, sizeof(hdr));
@@ -374,34 +304,16 @@ static void req_post(struct conn *c)
 	total_bytes += (long long)len;
 }
 
-static int connect_local(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-
-	if (fd < 0)
-		return -1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-static int connect_local(void);
-
 static void *client_main(void *arg)
 {
 	struct conn *c = arg;
 
-	for (c->req = 0; c->req < nreqs; c->req++) {
+	for (c->op = 0; c->op < nreqs; c->op++) {
 		uint64_t r = rnd(c) % 4;
 
 		if (c->closing) {
 			close(c->fd);
-			c->fd = connect_local();
+			c->fd = connect_local(port, 1);
 			c->in_len = 0;
 			c->closing = false;
 			if (c->fd < 0)
@@ -465,7 +377,7 @@ static int client(void)
 	for (int i = 0; i < nconns; i++) {
 		C[i].id = i;
 		C[i].x = seed * 1000003 + (uint64_t)i;
-		C[i].fd = connect_local();
+		C[i].fd = connect_local(port, 1);
 		if (C[i].fd < 0) {
 			fprintf(stderr, "httpload: cannot connect to 127.0.0.1:%d: %s\n", port,
 				strerror(errno));
@@ -491,7 +403,7 @@ static void reply(struct conn *c, int st, const void *body, size_t n)
 	snprintf(hdr, sizeof(hdr), "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\n"
 		 "Content-Type: application/octet-stream\r\n\r\n", st, st == 200 ? "OK" : "Bad",
 		 n);
-	if (send_all(c->fd, hdr, strlen(hdr)) || send_all(c->fd, body, n))
+	if (send_fd(c->fd, hdr, strlen(hdr)) || send_fd(c->fd, body, n))
 		pthread_exit(NULL);
 }
 
@@ -521,7 +433,7 @@ static void *upstream_conn(void *arg)
 			size_t n = cl ? strtoull(cl, NULL, 10) : 0, bad = (size_t)-1;
 			char msg[128];
 
-			if (!fill(c, n))
+			if (!fill_some(c, n))
 				break;
 			for (size_t i = 0; i < n && bad == (size_t)-1; i++)
 				if (c->in[i] != pat(s, i))
@@ -635,7 +547,7 @@ static int source(void)
 	uint64_t t0, pos = 0;
 	int st;
 
-	c.fd = connect_local();
+	c.fd = connect_local(port, 1);
 	if (c.fd < 0) {
 		fprintf(stderr, "httpload: cannot connect to 127.0.0.1:%d\n", port);
 		return 2;
@@ -645,7 +557,7 @@ static int source(void)
 	snprintf(req, sizeof(req), "PUT %s HTTP/1.1\r\nHost: t\r\n"
 		 "Authorization: Basic c291cmNlOmhhY2ttZQ==\r\nContent-Type: audio/mpeg\r\n"
 		 "Ice-Public: 0\r\nExpect: 100-continue\r\n\r\n", mount);
-	if (send_all(c.fd, req, strlen(req)))
+	if (send_fd(c.fd, req, strlen(req)))
 		cfail(&c, "send: %s", strerror(errno));
 	if (!read_headers(&c, hdr, sizeof(hdr)) || sscanf(hdr, "HTTP/1.%*d %d", &st) != 1 ||
 	    (st != 200 && st != 100))
@@ -659,7 +571,7 @@ static int source(void)
 			chunk[i] = stream_byte(pos + i);
 		if (due > now)
 			usleep((useconds_t)(due - now));
-		if (send_all(c.fd, chunk, n))
+		if (send_fd(c.fd, chunk, n))
 			cfail(&c, "send at %llu: %s", (unsigned long long)pos, strerror(errno));
 		pos += n;
 	}
@@ -677,12 +589,12 @@ static void *listener_main(void *arg)
 	snprintf(c->desc, sizeof(c->desc), "listener %d of %s", c->id, mount);
 	/* the mount exists once the source is on: retry for 10 s */
 	for (int tries = 0; tries < 100; tries++) {
-		c->fd = connect_local();
+		c->fd = connect_local(port, 1);
 		if (c->fd < 0)
 			cfail(c, "connect: %s", strerror(errno));
 		snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: t\r\n\r\n", mount);
 		c->in_len = 0;
-		if (send_all(c->fd, req, strlen(req)))
+		if (send_fd(c->fd, req, strlen(req)))
 			cfail(c, "send: %s", strerror(errno));
 		if (read_headers(c, hdr, sizeof(hdr)) &&
 		    sscanf(hdr, "%*s %d", &st) == 1 && st == 200)
@@ -696,7 +608,7 @@ static void *listener_main(void *arg)
 	while (got < stream_bytes) {
 		size_t n;
 
-		if (!fill(c, 32))
+		if (!fill_some(c, 32))
 			cfail(c, "stream ended after %llu bytes", (unsigned long long)got);
 		if (!got) {
 			int64_t o = stream_find(c->in);

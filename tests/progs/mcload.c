@@ -26,20 +26,15 @@
  * wrong byte or reply "mcload: FAIL conn=I op=K (...): ..." and exits 1;
  * 2 for bad usage or no server.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -80,28 +75,9 @@ struct conn {
 
 static struct conn C[MAXC];
 
-static void cfail(struct conn *c, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
-static void cfail(struct conn *c, const char *fmt, ...)
-{
-	va_list ap;
-	char msg[512];
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	printf("mcload: FAIL conn=%d op=%ld (%s): %s\n", c->id, c->op, c->desc, msg);
-	fflush(stdout);
-	_exit(1);
-}
-
-static uint64_t rnd(struct conn *c)
-{
-	uint64_t x = c->x += 0x9E3779B97F4A7C15ULL;
-
-	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-	x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-	return x ^ (x >> 31);
-}
+#define LOAD_NAME "mcload"
+#define LOAD_OP   "op"
+#include "../../tools/loadconn.h"
 
 static size_t between(struct conn *c, size_t lo, size_t hi)
 {
@@ -142,70 +118,6 @@ static unsigned char *make_value(struct conn *c, size_t n)
 		memcpy(b + at, k & 1 ? "\r\nEND\r\n" : "\r\n", k & 1 ? 7 : 2);
 	}
 	return b;
-}
-
-static void send_all(struct conn *c, const void *p, size_t n)
-{
-	while (n) {
-		ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			cfail(c, "send: %s", w < 0 ? strerror(errno) : "closed");
-		p = (const char *)p + w;
-		n -= (size_t)w;
-	}
-}
-
-static void fill(struct conn *c, size_t want)
-{
-	while (c->in_len < want) {
-		ssize_t r;
-
-		if (c->in_cap - c->in_len < 65536) {
-			size_t cap = c->in_cap * 2 > want + 65536 ? c->in_cap * 2 : want + 65536;
-			unsigned char *b = realloc(c->in, cap);
-
-			if (!b)
-				cfail(c, "out of memory");
-			c->in = b;
-			c->in_cap = cap;
-		}
-		r = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			cfail(c, "recv: %s", r < 0 ? strerror(errno) : "server closed the connection");
-		c->in_len += (size_t)r;
-	}
-}
-
-static void consume(struct conn *c, size_t n)
-{
-	memmove(c->in, c->in + n, c->in_len - n);
-	c->in_len -= n;
-}
-
-/* One reply line (without "\r\n") into line. */
-static void read_line(struct conn *c, char *line, size_t cap)
-{
-	size_t scan = 0;
-
-	for (;;) {
-		for (; scan + 1 < c->in_len; scan++)
-			if (c->in[scan] == '\r' && c->in[scan + 1] == '\n') {
-				size_t k = scan < cap - 1 ? scan : cap - 1;
-
-				memcpy(line, c->in, k);
-				line[k] = 0;
-				consume(c, scan + 2);
-				return;
-			}
-		if (c->in_len > 4096)
-			cfail(c, "reply line longer than 4 KiB");
-		fill(c, c->in_len + 1);
-	}
 }
 
 static void expect_line(struct conn *c, const char *want)
@@ -446,14 +358,6 @@ static void profile_mixed(struct conn *c)
 	}
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static pthread_barrier_t bench_go;
 
 /* The timed benchmark of one command (-P set, -P get). */
@@ -518,36 +422,6 @@ static void expiry_check(void)
 	get(c, 0);
 }
 
-static int connect_local(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-
-	if (fd < 0)
-		return -1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	for (int tries = 0; tries < 100; tries++) {
-		if (!connect(fd, (struct sockaddr *)&a, sizeof(a)))
-			return fd;
-		usleep(50 * 1000);
-	}
-	close(fd);
-	return -1;
-}
-
-static size_t parse_size(const char *s)
-{
-	char *e;
-	double v = strtod(s, &e);
-
-	if (*e == 'K' || *e == 'k')
-		v *= 1024;
-	else if (*e == 'M' || *e == 'm')
-		v *= 1024 * 1024;
-	return v < 1 ? 0 : (size_t)v;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = { { "min", 1, NULL, 'a' }, { "max", 1, NULL, 'b' },
@@ -594,7 +468,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < nconns; i++) {
 		C[i].id = i;
 		C[i].x = seed * 1000003 + (uint64_t)i;
-		C[i].fd = connect_local();
+		C[i].fd = connect_local(port, 100);
 		if (C[i].fd < 0) {
 			fprintf(stderr, "mcload: cannot connect to 127.0.0.1:%d: %s\n", port,
 				strerror(errno));
