@@ -205,4 +205,37 @@ static inline int src_line(const char *file, const char *after, const char *text
 	return 0;
 }
 
+/* The integer a /proc/sys file holds, or -1 when it cannot be read. */
+static inline int sysctl_int(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	int v = -1;
+
+	if (f) {
+		if (fscanf(f, "%d", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+/*
+ * The "line" string of the first JSON object in out that holds key (a
+ * piece of text such as "\"site\":\"copy_a+"), copied into line; "" when
+ * there is no such object or it has no line.  Returns line.
+ */
+static inline char *json_line_of(const char *out, const char *key, char *line, size_t sz)
+{
+	const char *p = strstr(out, key), *end, *l;
+
+	line[0] = '\0';
+	end = p ? strchr(p, '}') : NULL;
+	l = p ? strstr(p, "\"line\":\"") : NULL;
+	if (!l || !end || l > end)
+		return line;
+	l += strlen("\"line\":\"");
+	snprintf(line, sz, "%.*s", (int)strcspn(l, "\""), l);
+	return line;
+}
+
 #endif

@@ -37,6 +37,25 @@ static int repeat(int dflt)
 	return v && atoi(v) > 0 ? atoi(v) : dflt;
 }
 
+/* A server's command line starts with "zio-run --stats [--policy P] --"
+ * when policy is set ("" for the default policy), with nothing when it is
+ * NULL (plain).  Returns how many words it put in argv. */
+static int zio_prefix(char **argv, const char *policy)
+{
+	int n = 0;
+
+	if (!policy)
+		return 0;
+	argv[n++] = zio_run;
+	argv[n++] = "--stats";
+	if (*policy) {
+		argv[n++] = "--policy";
+		argv[n++] = (char *)policy;
+	}
+	argv[n++] = "--";
+	return n;
+}
+
 /* ------------------------------------------------------------ memcached */
 
 TestSuite(memcached, .init = setup, .fini = teardown, .timeout = 900);
@@ -53,19 +72,11 @@ static void memcached_run(const char *policy, const char *threads, char *const l
 	struct server s = { .port = free_port() };
 	char port[16], logf[300];
 	char *argv[24];
-	int n = 0, st;
+	int n, st;
 
 	snprintf(port, sizeof(port), "%d", s.port);
 	snprintf(logf, sizeof(logf), "%s/memcached.%d.log", tmpdir, s.port);
-	if (policy) {
-		argv[n++] = zio_run;
-		argv[n++] = "--stats";
-		if (*policy) {
-			argv[n++] = "--policy";
-			argv[n++] = (char *)policy;
-		}
-		argv[n++] = "--";
-	}
+	n = zio_prefix(argv, policy);
 	for (char **a = (char *[]){ "memcached", "-u", "nobody", "-l", "127.0.0.1", "-p", port,
 				    "-U", "0", "-t", (char *)threads, "-m", "2048", "-I", "8m", NULL };
 	     *a; a++)
@@ -230,22 +241,14 @@ static void nginx_run(const char *policy, bool sendfile, int up, char *log, size
 	struct server s = { .port = free_port() };
 	char conf[300], www[300], logf[300], port[16];
 	char *argv[16];
-	int n = 0;
+	int n;
 
 	snprintf(www, sizeof(www), "%s/www", tmpdir);
 	snprintf(conf, sizeof(conf), "%s/nginx.%d.conf", tmpdir, s.port);
 	snprintf(logf, sizeof(logf), "%s/nginx.%d.log", tmpdir, s.port);
 	snprintf(port, sizeof(port), "%d", s.port);
 	nginx_conf(conf, s.port, up, www, sendfile);
-	if (policy) {
-		argv[n++] = zio_run;
-		argv[n++] = "--stats";
-		if (*policy) {
-			argv[n++] = "--policy";
-			argv[n++] = (char *)policy;
-		}
-		argv[n++] = "--";
-	}
+	n = zio_prefix(argv, policy);
 	argv[n++] = "nginx";
 	argv[n++] = "-c";
 	argv[n++] = conf;
@@ -339,7 +342,7 @@ static void icecast_run(const char *policy, char *log, size_t cap)
 	struct server src;
 	char conf[300], logf[300], port[16], web[300], srclog[300];
 	char *argv[12];
-	int n = 0, st;
+	int n, st;
 
 	snprintf(conf, sizeof(conf), "%s/icecast.%d.xml", tmpdir, s.port);
 	snprintf(logf, sizeof(logf), "%s/icecast.%d.out", tmpdir, s.port);
@@ -347,15 +350,7 @@ static void icecast_run(const char *policy, char *log, size_t cap)
 	snprintf(web, sizeof(web), "%s/web", tmpdir);
 	snprintf(port, sizeof(port), "%d", s.port);
 	icecast_conf(conf, s.port, tmpdir);
-	if (policy) {
-		argv[n++] = zio_run;
-		argv[n++] = "--stats";
-		if (*policy) {
-			argv[n++] = "--policy";
-			argv[n++] = (char *)policy;
-		}
-		argv[n++] = "--";
-	}
+	n = zio_prefix(argv, policy);
 	argv[n++] = "icecast2";
 	argv[n++] = "-c";
 	argv[n++] = conf;
@@ -489,15 +484,11 @@ static void redis_start(struct server *s, bool zio, const char *dir, char *const
 {
 	char port[16], logf[320];
 	char *argv[40];
-	int n = 0;
+	int n;
 
 	snprintf(port, sizeof(port), "%d", s->port);
 	snprintf(logf, sizeof(logf), "%s/redis.%d.log", dir, s->port);
-	if (zio) {
-		argv[n++] = zio_run;
-		argv[n++] = "--stats";
-		argv[n++] = "--";
-	}
+	n = zio_prefix(argv, zio ? "" : NULL);
 	for (char **a = (char *[]){ "redis-server", "--port", port, "--bind", "127.0.0.1",
 				    "--dir", (char *)dir, "--save", "", "--protected-mode", "no",
 				    "--daemonize", "no", "--enable-debug-command", "yes",

@@ -205,14 +205,8 @@ Test(faults, memory_pressure_from_a_small_pool_and_many_live_aliases)
 Test(faults, without_userfaultfd_privilege_one_line_and_the_program_runs)
 {
 	static struct run r;
-	FILE *f = fopen("/proc/sys/vm/unprivileged_userfaultfd", "r");
-	int unpriv = -1;
+	int unpriv = sysctl_int("/proc/sys/vm/unprivileged_userfaultfd");
 
-	if (f) {
-		if (fscanf(f, "%d", &unpriv) != 1)
-			unpriv = -1;
-		fclose(f);
-	}
 	if (geteuid() != 0 || unpriv != 0 || !getpwnam("nobody"))
 		cr_skip_test("needs root, vm.unprivileged_userfaultfd=0 and user nobody");
 	/* as nobody: no CAP_SYS_PTRACE, /dev/userfaultfd is root's only */

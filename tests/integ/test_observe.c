@@ -625,19 +625,10 @@ Test(observe, zio_stat_counters_agree_with_stats)
  * line ("" when it named no such site).  Returns line. */
 static char *stat_site_line(const char *out, const char *fn, char *line, size_t sz)
 {
-	const char *p, *end, *l;
 	char key[64];
 
-	line[0] = '\0';
 	snprintf(key, sizeof(key), "\"sym\":\"%s+0x", fn);
-	p = strstr(out, key);
-	end = p ? strchr(p, '}') : NULL;
-	l = p ? strstr(p, "\"line\":\"") : NULL;
-	if (!l || !end || l > end)
-		return line;
-	l += strlen("\"line\":\"");
-	snprintf(line, sz, "%.*s", (int)strcspn(l, "\""), l);
-	return line;
+	return json_line_of(out, key, line, sz);
 }
 
 /* The line of observe_target's copy_a call, from its source. */

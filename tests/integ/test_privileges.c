@@ -32,14 +32,8 @@ TestSuite(privileges, .init = setup, .timeout = 120);
  * and the tools the cases use. */
 static void need_host(void)
 {
-	FILE *f = fopen("/proc/sys/vm/unprivileged_userfaultfd", "r");
-	int unpriv = -1;
+	int unpriv = sysctl_int("/proc/sys/vm/unprivileged_userfaultfd");
 
-	if (f) {
-		if (fscanf(f, "%d", &unpriv) != 1)
-			unpriv = -1;
-		fclose(f);
-	}
 	if (geteuid() != 0 || unpriv != 0 || !getpwnam("nobody"))
 		cr_skip_test("needs root, vm.unprivileged_userfaultfd=0 and user nobody");
 	if (system("command -v unshare >/dev/null && command -v setpriv >/dev/null && "

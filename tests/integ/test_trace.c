@@ -474,22 +474,12 @@ Test(trace, follows_forked_children_and_counts_per_operation)
 
 /* The "line" of the JSON row whose site is in function fn, copied into
  * line ("" when there is no such row or line).  Returns line. */
-static char *trace_json_line(const char *out, const char *fn, char *line,
-			     size_t sz)
+static char *trace_json_line(const char *out, const char *fn, char *line, size_t sz)
 {
-	const char *p, *end, *l;
 	char key[64];
 
-	line[0] = '\0';
 	snprintf(key, sizeof(key), "\"site\":\"%s+", fn);
-	p = strstr(out, key);
-	end = p ? strchr(p, '}') : NULL;
-	l = p ? strstr(p, "\"line\":\"") : NULL;
-	if (!l || !end || l > end)
-		return line;
-	l += strlen("\"line\":\"");
-	snprintf(line, sz, "%.*s", (int)strcspn(l, "\""), l);
-	return line;
+	return json_line_of(out, key, line, sz);
 }
 
 /* The lines of trace_target's copy_a and emit_out calls, from its source. */
