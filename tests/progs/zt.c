@@ -101,11 +101,14 @@ static void send_all(int fd, const void *b, size_t n)
 	}
 }
 
+/* Each message received into one buffer, copied twice into new buffers
+ * of its own (the copies zio's default policy elides: a small pool's
+ * buffers in the cache it may rather copy into) and sent on. */
 static void mode_relay(void)
 {
 	const size_t n = 512 * KB;
-	const int rounds = 8;
-	unsigned char *in = xmalloc(n), *mid = xmalloc(n), *out = xmalloc(n + 300);
+	enum { rounds = 8 };
+	unsigned char *in = xmalloc(n), *mid[rounds], *out[rounds];
 	int sv[2];
 	pthread_t t;
 	struct sink s;
@@ -114,14 +117,19 @@ static void mode_relay(void)
 	s = (struct sink){ sv[1], n, rounds, 0 };
 	pthread_create(&t, NULL, sink_thread, &s);
 	for (int r = 0; r < rounds; r++) {
+		mid[r] = xmalloc(n);
+		out[r] = xmalloc(n + 300);
 		receive(in, n, (unsigned)r);
-		memcpy(mid, in, n);
-		memcpy(out + 300, mid, n);      /* not page-congruent */
-		send_all(sv[0], out + 300, n);
+		memcpy(mid[r], in, n);
+		memcpy(out[r] + 300, mid[r], n);      /* not page-congruent */
+		send_all(sv[0], out[r] + 300, n);
 	}
 	pthread_join(t, NULL);
 	CHECK(s.bad == 0, "receiver saw wrong bytes in round %ld", s.bad);
-	expect(out + 300, n, rounds - 1, 0, "final buffer");
+	for (int r = 0; r < rounds; r++) {
+		expect(mid[r], n, (unsigned)r, 0, "a first copy");
+		expect(out[r] + 300, n, (unsigned)r, 0, "a second copy");
+	}
 }
 
 /* Single-byte loads and stores inside an alias. */

@@ -355,6 +355,38 @@ Test(policy, first_alias_of_a_retired_original_with_redirected_inputs)
 	cr_assert(zio_policy_first_alias(in_site + 0x1000, 0x9000, 128, 0, 128));
 }
 
+/*
+ * The same 128-page aliased destination, one copy per retired original,
+ * redirected inputs: a destination the copy site wrote less than
+ * HOT_BYTES of copies ago (a pool of two buffers) is hot: in the cache,
+ * and refilling its alias pages a once-only cost, so the first alias is
+ * declined; one of a deep pool (not among the site's recent destinations,
+ * or used longer ago) is still made.
+ */
+Test(policy, first_alias_into_a_hot_destination_is_declined)
+{
+	const uintptr_t in_site = 0x419000, site = 0x9100;
+	const uint64_t msg = 128 * P;
+	const uintptr_t a = 0x7f0000000000, b = a + msg;
+
+	zio_policy_redirects = true;
+	originals_ended(in_site, 1, true, 4);
+	zio_policy_destination(site, a, msg);
+	cr_assert(zio_policy_first_alias(in_site, site, 128, 0, 128), "first use of a");
+	zio_policy_destination(site, b, msg);
+	cr_assert(zio_policy_first_alias(in_site, site, 128, 0, 128), "first use of b");
+	zio_policy_destination(site, a, msg);
+	cr_assert_not(zio_policy_first_alias(in_site, site, 128, 0, 128), "a again, hot");
+	/* HOT_BYTES of other destinations later, a is cold again */
+	for (uintptr_t d = b + msg; d < b + msg + HOT_BYTES; d += msg)
+		zio_policy_destination(site, d, msg);
+	zio_policy_destination(site, a, msg);
+	cr_assert(zio_policy_first_alias(in_site, site, 128, 0, 128), "a after HOT_BYTES, cold");
+	/* another site's destinations are its own */
+	zio_policy_destination(site + 0x10, a, msg);
+	cr_assert(zio_policy_first_alias(in_site, site + 0x10, 128, 0, 128), "other site");
+}
+
 /* What the original costs is paid once, whatever its copies: a populated
  * destination pays from k copies per original on, where
  *   k * save > cost + k * (NS_ALIAS_FIXED + pages * NS_ALIAS). */

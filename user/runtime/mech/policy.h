@@ -23,6 +23,9 @@ extern bool zio_policy_redirects;
  * aliased: of those, aliases now (absent, but populated for a copy). */
 bool zio_policy_first_alias(uintptr_t in_site, uintptr_t copy_site, uint64_t pages,
 			    uint64_t present, uint64_t aliased);
+/* The destination of the copy at copy_site about to be weighed: hot
+ * (written by the site a short while ago) or not. */
+void zio_policy_destination(uintptr_t copy_site, uintptr_t d, uint64_t bytes);
 /* Should a later (not first) alias of an original be made at site? */
 bool zio_policy_later_alias(uintptr_t copy_site, uint64_t pages, uint64_t present,
 			    uint64_t aliased);

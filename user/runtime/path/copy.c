@@ -328,6 +328,7 @@ static bool alias_pays(uintptr_t in_site, uintptr_t d, size_t n, uintptr_t site)
 
 	if (!zio_opt.adaptive || !pages)
 		return true;
+	zio_policy_destination(site, lo, pages * ZIO_PAGE);
 	aliased = alias_pages_in(lo, hi);
 	if (aliased < pages && !zio_policy_present_hint(site, pages - aliased, &present)) {
 		int64_t p = present_pages(lo, hi);
