@@ -127,9 +127,9 @@ CLI := user/cli
 CLI_CFLAGS = $(BASE_CFLAGS) $(CFLAGS) -I$(CLI)
 RUN_SRCS := user/zio-run.c $(CLI)/observe.c $(CLI)/steer.c $(CLI)/util.c
 TRACE_SRCS := user/zio-trace.c $(CLI)/trace.c $(CLI)/trace_target.c \
-	$(CLI)/trace_report.c $(CLI)/syms.c $(CLI)/util.c
+	$(CLI)/trace_report.c $(CLI)/elf.c $(CLI)/syms.c $(CLI)/util.c
 STAT_SRCS := user/zio-stat.c $(CLI)/stat.c $(CLI)/stat_print.c $(CLI)/observe.c \
-	$(CLI)/syms.c $(CLI)/util.c
+	$(CLI)/elf.c $(CLI)/syms.c $(CLI)/util.c
 
 $(OUT)/zio-run: $(RUN_SRCS) $(CLI)/observe_cli.h $(CLI)/steer_cli.h $(CLI)/util.h \
 		$(OUT)/steer.skel.h $(OUT)/observe.skel.h $(wildcard include/*.h) | $(OUT)

@@ -49,6 +49,8 @@ struct zio_maps *zio_maps__load(pid_t pid);
 void zio_maps__free(struct zio_maps *m);
 /* Returns the mapping that holds addr, or NULL. */
 const struct zio_map *zio_maps__find(const struct zio_maps *m, uint64_t addr);
+/* Returns the part of path after its last '/'. */
+const char *zio_base_name(const char *path);
 /* Returns the first mapping whose file's base name starts with prefix
  * (e.g. "libc.so"), or NULL. */
 const struct zio_map *zio_maps__find_file(const struct zio_maps *m,
@@ -71,6 +73,9 @@ struct zio_elf;
 /* Loads the symbols of path.  Returns the file, or NULL plus errno on
  * failure (ENOEXEC: not an ELF file). */
 struct zio_elf *zio_elf__open(const char *path);
+/* Loads only what zio_elf__plt_callee needs (segments, GOT names), for
+ * files whose symbols libdwfl reads.  Returns as zio_elf__open. */
+struct zio_elf *zio_elf__open_plt(const char *path);
 /* Closes and frees; NULL is fine.  Returns nothing. */
 void zio_elf__close(struct zio_elf *e);
 /* Returns whether the symbols came from .symtab (false: .dynsym only). */
