@@ -125,6 +125,7 @@ ZIO_INSTALL = \
 	644:$(MAN_OUT)/zio-trace.8.gz:$(MANDIR)/man8/zio-trace.8.gz \
 	644:README.md:$(DOCDIR)/README.md \
 	644:docs/runtime.md:$(DOCDIR)/runtime.md \
+	644:docs/apps.md:$(DOCDIR)/apps.md \
 	644:docs/xdp.md:$(DOCDIR)/xdp.md \
 	644:docs/systemd/redis-server.service.d/zio.conf:$(DOCDIR)/systemd/redis-server.service.d/zio.conf \
 	644:docs/udev/60-userfaultfd.rules:$(DOCDIR)/udev/60-userfaultfd.rules
