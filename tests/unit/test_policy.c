@@ -387,6 +387,90 @@ Test(policy, first_alias_into_a_hot_destination_is_declined)
 	cr_assert(zio_policy_first_alias(in_site, site + 0x10, 128, 0, 128), "other site");
 }
 
+/*
+ * Copies made for real are timed (copy.c): once a copy site has TIMED_MIN
+ * samples, what they took a page replaces NS_COPY_POPULATED.  The pooled
+ * echo server's single copy of 128 pages into an aliased buffer, elided
+ * with the constant (128 * (170 + 80) against the cold receive and the
+ * alias), is declined where such a copy takes 100 ns a page (a pool that
+ * fits this machine's cache) and still made where it takes 300.
+ */
+static bool weigh_aliased(uintptr_t in_site, uintptr_t site, uint64_t pages)
+{
+	return zio_policy_later_alias(site, pages, 0, pages) &&
+	       zio_policy_first_alias(in_site, site, pages, 0, pages);
+}
+
+static void timed_copies(uintptr_t site, uint64_t pages, double ns_a_page, int n)
+{
+	for (int i = 0; i < n; i++) {
+		zio_policy_later_alias(site, pages, 0, pages);  /* the copy weighed */
+		zio_policy_copy_timed(site, pages * P, (uint64_t)(ns_a_page * (double)pages));
+	}
+}
+
+Test(policy, a_sites_timed_copies_replace_the_copy_constant)
+{
+	const uintptr_t in_site = 0x41a000, cheap = 0x9200, dear = 0x9300;
+
+	zio_policy_redirects = true;
+	originals_ended(in_site, 1, true, 4);
+	cr_assert(weigh_aliased(in_site, cheap, 128), "the constant: elided");
+	timed_copies(cheap, 128, 100, TIMED_MIN - 1);
+	cr_assert(weigh_aliased(in_site, cheap, 128), "%d samples: still the constant",
+		  TIMED_MIN - 1);
+	timed_copies(cheap, 128, 100, 1);
+	cr_assert_not(weigh_aliased(in_site, cheap, 128), "100 ns a page: declined");
+	timed_copies(dear, 128, 300, TIMED_MIN);
+	cr_assert(weigh_aliased(in_site, dear, 128), "300 ns a page: elided");
+}
+
+/* A copy whose destination had fresh pages, or that took more than
+ * TIMED_MAX a page (preempted), is no sample. */
+Test(policy, fresh_destinations_and_preempted_copies_are_no_sample)
+{
+	const uintptr_t in_site = 0x41b000, site = 0x9400;
+
+	zio_policy_redirects = true;
+	originals_ended(in_site, 1, true, 4);
+	for (int i = 0; i < TIMED_MIN; i++) {
+		zio_policy_later_alias(site, 128, 0, 64);       /* half fresh */
+		zio_policy_copy_timed(site, 128 * P, 128 * 100);
+	}
+	timed_copies(site, 128, TIMED_MAX + 1, TIMED_MIN);
+	timed_copies(site, 128, 100, TIMED_MIN - 1);
+	cr_assert(weigh_aliased(in_site, site, 128), "%d samples only", TIMED_MIN - 1);
+	/* a copy that was elided is no sample either */
+	zio_policy_later_alias(site, 128, 0, 128);
+	zio_policy_elided(site, 128 * P);
+	zio_policy_copy_timed(site, 128 * P, 128 * 100);
+	cr_assert(weigh_aliased(in_site, site, 128), "still %d samples", TIMED_MIN - 1);
+	timed_copies(site, 128, 100, 1);
+	cr_assert_not(weigh_aliased(in_site, site, 128), "%d samples", TIMED_MIN);
+}
+
+/* A site that elides gets no timed copies by itself: where the saving
+ * is within TIME_MARGIN of the cost, one elidable copy in TIME_LEARN is
+ * made for real while the site learns; a clear saving (fresh pages) never. */
+Test(policy, a_marginal_site_makes_one_copy_in_time_learn_for_real)
+{
+	const uintptr_t in_site = 0x41c000, site = 0x9500;
+	int declined = 0;
+
+	zio_policy_redirects = true;
+	originals_ended(in_site, 1, true, 4);
+	for (int i = 1; i <= 2 * TIME_LEARN; i++) {
+		bool made = weigh_aliased(in_site, site, 128);
+
+		cr_assert(made == (i % TIME_LEARN != 0), "copy %d", i);
+		declined += !made;
+	}
+	cr_assert_eq(declined, 2);
+	for (int i = 0; i < 2 * TIME_LEARN; i++)
+		cr_assert(zio_policy_later_alias(site, 128, 0, 0) &&
+			  zio_policy_first_alias(in_site, site, 128, 0, 0), "fresh %d", i);
+}
+
 /* What the original costs is paid once, whatever its copies: a populated
  * destination pays from k copies per original on, where
  *   k * save > cost + k * (NS_ALIAS_FIXED + pages * NS_ALIAS). */

@@ -56,6 +56,9 @@ void zio_policy_vacant_touched(void);
 /* An original stops being one (overwritten, released, retired). */
 void zio_policy_origin_end(const struct zio_origin *o, bool retired);
 void zio_policy_elided(uintptr_t site, uint64_t bytes);
+/* A copy of site made for real took ns (its destination as last weighed:
+ * kept only when it had no fresh page).  Lock held. */
+void zio_policy_copy_timed(uintptr_t site, uint64_t bytes, uint64_t ns);
 /* Aliases of site got materialised: by `faults` fault round trips
  * (0: no fault, e.g. before an input) and `pages` page fills. */
 void zio_policy_touched(uintptr_t site, uint64_t faults, uint64_t pages);

@@ -23,6 +23,16 @@
 #define NS_COPY_HOT       110
 #define HOT_BYTES   (1u << 20)
 #define HOT_SLOTS          8    /* recent destinations remembered a site */
+/* Copies made for real are timed (policy.c, populated_ns): a site's
+ * measure replaces NS_COPY_POPULATED once it has TIMED_MIN samples.  An
+ * elidable copy whose saving is under TIME_MARGIN times its cost is made
+ * and timed one in TIME_LEARN while learning, then one in TIME_EVERY;
+ * a sample over TIMED_MAX ns a page (preempted) is dropped. */
+#define TIMED_MIN           4
+#define TIME_MARGIN         2.0
+#define TIME_LEARN         16
+#define TIME_EVERY       1024
+#define TIMED_MAX         950
 #define NS_WP              65   /* UFFDIO_WRITEPROTECT on */
 #define NS_UNWP            75   /* ... and off */
 #define NS_MOVE            80   /* UFFDIO_MOVE */

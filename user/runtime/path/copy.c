@@ -571,9 +571,9 @@ static void *copy_impl(void *dst, const void *src, size_t n, bool is_move, uintp
 		       const struct zio_seg *fixed)
 {
 	struct plan p = { .d = (uintptr_t)dst, .s = (uintptr_t)src, .n = n };
-	bool overlap = !fixed && p.d < p.s + n && p.s < p.d + n, decided;
+	bool overlap = !fixed && p.d < p.s + n && p.s < p.d + n, decided, weighed = false;
 	int saved = errno;
-	uint64_t elided;
+	uint64_t elided, t0;
 
 	if (overlap || zio_ensure_ready())
 		goto plain;
@@ -582,14 +582,18 @@ static void *copy_impl(void *dst, const void *src, size_t n, bool is_move, uintp
 	 * change, nor have its pages moved away by an alias over it. */
 	zio_wait_unpinned(p.d, p.d + n);
 	decided = plan_source(&p, fixed, site);
-	if (p.nr && !decided && !runs_pay(p.runs, p.nr, p.d, n, site))
+	if (p.nr && !decided && !runs_pay(p.runs, p.nr, p.d, n, site)) {
 		p.nr = 0;
+		weighed = true;
+	}
 	if (!p.nr || p.alias_bytes < ZIO_PAGE || !zio_policy_allow(site, p.alias_bytes) ||
 	    zio.ix.n_alias + (uint64_t)p.nr > zio_opt.max_aliases) {
 		if (copy_declined(&p, fixed, site)) {
 			errno = saved;
 			return dst;
 		}
+		if (weighed && !fixed)
+			goto timed;
 		goto plain;
 	}
 	if (prepare_dst(&p)) {
@@ -621,6 +625,17 @@ static void *copy_impl(void *dst, const void *src, size_t n, bool is_move, uintp
 		p.npc = 0;
 	}
 	copy_pieces(p.pc, p.npc, p.pins, p.npins);
+	errno = saved;
+	return dst;
+
+timed:
+	/* what the policy declined costs here, for the next decisions */
+	t0 = zio_now_ns();
+	plain_copy(dst, src, n, is_move);
+	t0 = zio_now_ns() - t0;
+	zio_lock();
+	zio_policy_copy_timed(site, n, t0);
+	zio_unlock();
 	errno = saved;
 	return dst;
 
