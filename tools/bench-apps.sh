@@ -355,7 +355,10 @@ trace_row() { # ROW — "app_sites io_sites app_per_op io_per_op"
 	read -r ops _ <<<"$res"
 	# the last table: the timed part
 	tail -n 1 "$TRACE_LOG" >"$TRACE_LOG.last"
+	# the summary's own counts: the report's head also has an "io_copies"
+	# (every copy whose source held IO data), which is not the IO stack's
 	awk -v ops="${ops:-0}" '{
+		$0 = substr($0, index($0, "\"summary\":"))
 		if (match($0, /"app_sites":[0-9]+/)) as = substr($0, RSTART + 12, RLENGTH - 12)
 		if (match($0, /"iostack_sites":[0-9]+/)) is = substr($0, RSTART + 16, RLENGTH - 16)
 		if (match($0, /"app_copies":[0-9]+/)) ac = substr($0, RSTART + 13, RLENGTH - 13)
