@@ -397,6 +397,19 @@ static void *plain_copy(void *dst, const void *src, size_t n, bool is_move)
 	return dst;
 }
 
+/* A copy the policy declined, made and timed: what such copies cost
+ * here weighs the site's next decisions (zio_policy_copy_timed). */
+static void timed_copy(void *dst, const void *src, size_t n, bool is_move, uintptr_t site)
+{
+	uint64_t start = zio_now_ns(), took;
+
+	plain_copy(dst, src, n, is_move);
+	took = zio_now_ns() - start;
+	zio_lock();
+	zio_policy_copy_timed(site, n, took);
+	zio_unlock();
+}
+
 /* One copy being planned: its source segments, the destination runs that
  * become aliases, the pieces copied for real and the origins they read
  * through (pinned). */
@@ -573,7 +586,7 @@ static void *copy_impl(void *dst, const void *src, size_t n, bool is_move, uintp
 	struct plan p = { .d = (uintptr_t)dst, .s = (uintptr_t)src, .n = n };
 	bool overlap = !fixed && p.d < p.s + n && p.s < p.d + n, decided, weighed = false;
 	int saved = errno;
-	uint64_t elided, t0;
+	uint64_t elided;
 
 	if (overlap || zio_ensure_ready())
 		goto plain;
@@ -592,8 +605,11 @@ static void *copy_impl(void *dst, const void *src, size_t n, bool is_move, uintp
 			errno = saved;
 			return dst;
 		}
-		if (weighed && !fixed)
-			goto timed;
+		if (weighed && !fixed) {
+			timed_copy(dst, src, n, is_move, site);
+			errno = saved;
+			return dst;
+		}
 		goto plain;
 	}
 	if (prepare_dst(&p)) {
@@ -625,17 +641,6 @@ static void *copy_impl(void *dst, const void *src, size_t n, bool is_move, uintp
 		p.npc = 0;
 	}
 	copy_pieces(p.pc, p.npc, p.pins, p.npins);
-	errno = saved;
-	return dst;
-
-timed:
-	/* what the policy declined costs here, for the next decisions */
-	t0 = zio_now_ns();
-	plain_copy(dst, src, n, is_move);
-	t0 = zio_now_ns() - t0;
-	zio_lock();
-	zio_policy_copy_timed(site, n, t0);
-	zio_unlock();
 	errno = saved;
 	return dst;
 
