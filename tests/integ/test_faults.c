@@ -29,7 +29,8 @@ static void setup(void)
 TestSuite(faults, .init = setup, .timeout = 300);
 
 static const char *const zt_modes[] = { "relay", "touch", "store-orig", "memmove", "free",
-					"fork", "threads", "kernel", "touchall", "small", "vacant" };
+					"fork", "threads", "kernel", "touchall", "small", "vacant",
+					"edgeflip" };
 
 /* One program under injection: returns its fallbacks, or -1 when it
  * failed (told on stderr); *elided gets its elided copies. */

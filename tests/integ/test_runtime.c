@@ -108,6 +108,20 @@ Test(runtime, a_recycled_reply_buffer_stays_vacant_between_replies)
 	cr_assert_leq(stat_of(r->err, "vacant_faults"), 8, "%s", r->err);
 }
 
+Test(runtime, an_end_page_that_flips_between_replies_is_copied_not_moved)
+{
+	struct run *r = zt_zio("edgeflip", "--policy=always");
+
+	/* 24 replies into one recycled block, the copy a page later every
+	 * other time: the page at each end of the run flips between alias
+	 * and copied end.  Parked and refilled on every reply before (24 and
+	 * 23 pages); now copied, and parked only when its rent is up. */
+	cr_assert_geq(stat_of(r->err, "elided_copies"), 24, "%s", r->err);
+	cr_assert_geq(stat_of(r->err, "edge_pages_copied"), 12, "%s", r->err);
+	cr_assert_leq(stat_of(r->err, "parked_pages"), 8, "%s", r->err);
+	cr_assert_leq(stat_of(r->err, "refilled_pages"), 8, "%s", r->err);
+}
+
 Test(runtime, fork_child_and_parent_read_the_data)
 {
 	struct run *r = zt_zio("fork", "--policy=always");
@@ -249,7 +263,7 @@ Test(runtime, off_loads_the_interposers_but_elides_nothing)
 Test(runtime, every_mode_passes_without_zio_too)
 {
 	const char *modes[] = { "relay", "touch", "store-orig", "memmove", "free", "fork",
-				"threads", "kernel", "touchall", "small", "vacant" };
+				"threads", "kernel", "touchall", "small", "vacant", "edgeflip" };
 
 	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
 		struct run r;

@@ -184,7 +184,7 @@ static const struct {
 	F(elided_copies), F(elided_bytes), F(materialized_pages), F(faults), F(fallbacks),
 	F(wp_faults), F(missing_faults), F(zero_faults), F(outputs_substituted),
 	F(output_bytes_from_origin), F(retired_copy), F(retired_move), F(parked_pages),
-	F(refilled_pages), F(vacated_pages), F(vacant_faults), F(inputs_tracked),
+	F(refilled_pages), F(edge_pages_copied), F(vacated_pages), F(vacant_faults), F(inputs_tracked),
 	F(inputs_redirected), F(policy_skips), F(policy_declined), F(policy_explores),
 	F(policy_untracked), F(policy_promoted), { "live_aliases", NOFF },
 	F(fb_register), F(fb_move), F(fb_copy), F(fb_wp), F(fb_alloc), F(fb_cap),

@@ -16,6 +16,7 @@ struct zio_stats {
 	_Atomic uint64_t wp_faults, missing_faults, zero_faults, kernel_events;
 	_Atomic uint64_t outputs_substituted, output_bytes_from_origin;
 	_Atomic uint64_t retired_copy, retired_move, parked_pages, refilled_pages;
+	_Atomic uint64_t edge_pages_copied;
 	_Atomic uint64_t vacated_pages, vacant_faults;
 	_Atomic uint64_t inputs_tracked, policy_skips, policy_declined, policy_explores;
 	_Atomic uint64_t policy_untracked, policy_promoted, inputs_redirected;

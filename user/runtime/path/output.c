@@ -193,16 +193,25 @@ static ssize_t out_socket(struct out *o, int fd, const struct iovec *iov, int io
 			errno = e;
 			return -2;
 		}
+		if (r >= 0)
+			sent += (uint64_t)r;
+		/* Done, or failed for good: no need to know whether fd blocks
+		 * (the F_GETFL would be a system call on every send). */
+		if ((r >= 0 && sent >= total) || (r < 0 && e != EAGAIN && e != EWOULDBLOCK)) {
+			if (r >= 0 || sent)
+				return (ssize_t)sent;
+			errno = e;
+			return -1;
+		}
 		if (blocking < 0)
 			blocking = !(flags & MSG_DONTWAIT) && !(zio_real.fcntl(fd, F_GETFL) & O_NONBLOCK);
 		if (r >= 0) {
-			sent += (uint64_t)r;
 			/* Datagrams go whole; a stream may take part of it. */
-			if (sent >= total || !blocking)
+			if (!blocking)
 				return (ssize_t)sent;
 			if (r > 0)
 				continue;
-		} else if (!blocking || (e != EAGAIN && e != EWOULDBLOCK)) {
+		} else if (!blocking) {
 			if (sent)
 				return (ssize_t)sent;
 			errno = e;
