@@ -75,21 +75,40 @@ ZIO_HIDDEN void zio_origin_put_if_unused(struct zio_index *ix, struct zio_origin
 	zio_slab_free(&origin_slab, o);
 }
 
+ZIO_HIDDEN bool zio_origin_span(const struct zio_origin *o, uint64_t *lo, uint64_t *hi)
+{
+	uintptr_t a, b;
+
+	if (o->kind == ZIO_ORIGIN_UMEM) {
+		/* frames are zio-owned and never change while held */
+		*lo = 0;
+		*hi = o->len;
+		return o->len > 0;
+	}
+	if (o->kind == ZIO_ORIGIN_SHADOW) {
+		a = o->shadow_lo;
+		b = o->shadow_hi;
+	} else if (o->region) {
+		/* APP: only whole pages inside the region are stable enough to
+		 * alias (the partial pages at its ends share bytes with other
+		 * objects). */
+		a = pg_up(o->region->node.start);
+		b = pg_dn(o->region->node.end);
+	} else {
+		return false;
+	}
+	*lo = a > o->base ? a - o->base : 0;
+	*hi = b > o->base ? b - o->base : 0;
+	if (*hi > o->len)
+		*hi = o->len;
+	return *lo < *hi;
+}
+
 ZIO_HIDDEN bool zio_origin_covers(const struct zio_origin *o, uint64_t off, uint64_t len)
 {
-	uintptr_t a = o->base + off;
+	uint64_t lo, hi;
 
-	if (off + len > o->len)
-		return false;
-	if (o->kind == ZIO_ORIGIN_SHADOW)
-		return a >= o->shadow_lo && a + len <= o->shadow_hi;
-	if (o->kind == ZIO_ORIGIN_UMEM)
-		return true;  /* frames are zio-owned and never change while held */
-	/* APP: only whole pages inside the region are stable enough to alias
-	 * (the partial pages at its ends share bytes with other objects). */
-	if (!o->region)
-		return false;
-	return a >= pg_up(o->region->node.start) && a + len <= pg_dn(o->region->node.end);
+	return zio_origin_span(o, &lo, &hi) && off >= lo && off <= hi && len <= hi - off;
 }
 
 ZIO_HIDDEN struct zio_region *zio_region_at(struct zio_index *ix, uintptr_t addr)

@@ -112,6 +112,9 @@ int zio_index_resolve(struct zio_index *ix, uintptr_t a, uint64_t n,
 
 /* Is origin byte range [off, off+len) of o stable and readable now? */
 bool zio_origin_covers(const struct zio_origin *o, uint64_t off, uint64_t len);
+/* The offsets [*lo, *hi) of o whose bytes are stable (what covers asks
+ * about); false when there are none. */
+bool zio_origin_span(const struct zio_origin *o, uint64_t *lo, uint64_t *hi);
 static inline uintptr_t zio_origin_addr(const struct zio_origin *o, uint64_t off)
 {
 	return o->base + off;

@@ -106,7 +106,7 @@ ZIO_HIDDEN void zio_unpin(struct zio_origin **pins, int n)
 		return;
 	zio_lock();
 	for (int i = 0; i < n; i++) {
-		pins[i]->pins--;
+		zio_pin_drop(pins[i]);
 		zio_origin_put_if_unused(&zio.ix, pins[i]);
 	}
 	if (zio.pin_waiters)
@@ -139,7 +139,7 @@ ZIO_HIDDEN bool zio_wait_unpinned(uintptr_t a, uintptr_t b)
 	struct zio_origin *o;
 	bool waited = false;
 
-	while ((o = pinned_original(a, b))) {
+	while (zio.pins_held && (o = pinned_original(a, b))) {
 		pr_trace("change of [%#lx,%#lx) waits for %u pins on o%llu", (unsigned long)a,
 			 (unsigned long)b, o->pins, (unsigned long long)o->id);
 		zio.pin_waiters++;
@@ -159,6 +159,7 @@ ZIO_HIDDEN void zio_state_fork_child(void)
 	zio.lock = fresh;
 	zio.unpinned = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
 	zio.pin_waiters = 0;
+	zio.pins_held = 0;
 	zio.n_deferred = 0;
 	zio_in_runtime = 0;
 	zio_index_reset(&zio.ix);

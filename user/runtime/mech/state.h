@@ -43,6 +43,9 @@ struct zio_state {
 	 * woken by zio_unpin. */
 	pthread_cond_t unpinned;
 	int pin_waiters;
+	/* Pins held on all origins (zio_pin, zio_pin_drop): while none is,
+	 * nothing can be pinned, and a change need not look (hot paths). */
+	uint64_t pins_held;
 	pid_t pid;
 };
 extern struct zio_state zio;
@@ -61,6 +64,21 @@ extern __thread int zio_mat_cause __attribute__((tls_model("initial-exec")));
 void zio_lock(void);
 void zio_unlock(void);
 uint64_t zio_now_ns(void);
+
+/* Pin o for a reader outside the lock, and let one pin go (lock held):
+ * every pin is taken and dropped through these two, which keep
+ * zio.pins_held. */
+static inline void zio_pin(struct zio_origin *o)
+{
+	o->pins++;
+	zio.pins_held++;
+}
+
+static inline void zio_pin_drop(struct zio_origin *o)
+{
+	o->pins--;
+	zio.pins_held--;
+}
 
 /* Let go of origins pinned by a reader outside the lock; stores that
  * waited for them go ahead. */

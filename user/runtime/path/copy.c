@@ -67,39 +67,55 @@ static bool spans_cover(const struct span *s, int n, uintptr_t a, uintptr_t b)
 /*
  * Which destination pages can alias a single origin?  Page p of dst reads
  * source bytes [s + (p - d), +PAGE); it can alias when those bytes lie in
- * one resolved segment whose origin holds them stably.
+ * one resolved segment whose origin holds them stably.  Within a segment
+ * those pages are one interval (the segment's bounds and its origin's
+ * stable span, zio_origin_span), so each segment is one run, or none:
+ * no loop over pages.
  */
 static int plan_runs(uintptr_t d, uintptr_t s, uint64_t n, const struct zio_seg *segs,
 		     int nseg, struct run *runs, uint64_t *alias_bytes)
 {
-	uintptr_t p = pg_up(d), end = pg_dn(d + n);
-	int nr = 0, j = 0;
+	uintptr_t first = pg_up(d), end = pg_dn(d + n);
+	int nr = 0;
 
 	*alias_bytes = 0;
-	for (; p < end; p += ZIO_PAGE) {
-		uintptr_t sa = s + (p - d);
-		const struct zio_seg *g;
-		uint64_t ooff;
+	for (int j = 0; j < nseg && first < end; j++) {
+		const struct zio_seg *g = &segs[j];
+		uint64_t lo, hi, t_lo, t_hi, ooff;
+		uintptr_t p0, p1;
 
-		while (j < nseg && segs[j].addr + segs[j].len <= sa)
-			j++;
-		if (j == nseg)
-			break;
-		g = &segs[j];
-		if (!g->o || sa + ZIO_PAGE > g->addr + g->len)
+		/* t = sa - g->addr for the source address sa of a page: the
+		 * page lies in the segment, its origin bytes in the span */
+		if (!g->o || g->len < ZIO_PAGE || !zio_origin_span(g->o, &lo, &hi) ||
+		    hi < g->ooff + ZIO_PAGE)
 			continue;
-		ooff = g->ooff + (sa - g->addr);
-		if (!zio_origin_covers(g->o, ooff, ZIO_PAGE))
+		t_lo = lo > g->ooff ? lo - g->ooff : 0;
+		t_hi = g->len - ZIO_PAGE;
+		if (t_hi > hi - ZIO_PAGE - g->ooff)
+			t_hi = hi - ZIO_PAGE - g->ooff;
+		if (t_lo > t_hi)
 			continue;
-		if (nr && runs[nr - 1].p1 == p && runs[nr - 1].o == g->o &&
-		    runs[nr - 1].ooff + (p - runs[nr - 1].p0) == ooff) {
-			runs[nr - 1].p1 = p + ZIO_PAGE;
+		/* the pages p = d + (sa - s) with such an sa */
+		p0 = pg_up(d + (g->addr + t_lo - s));
+		p1 = pg_dn(d + (g->addr + t_hi - s)) + ZIO_PAGE;
+		if (g->addr + t_lo < s)      /* (resolve starts at s: never) */
+			p0 = first;
+		if (p0 < first)
+			p0 = first;
+		if (p1 > end)
+			p1 = end;
+		if (p0 >= p1)
+			continue;
+		ooff = g->ooff + (s + (p0 - d) - g->addr);
+		if (nr && runs[nr - 1].p1 == p0 && runs[nr - 1].o == g->o &&
+		    runs[nr - 1].ooff + (p0 - runs[nr - 1].p0) == ooff) {
+			runs[nr - 1].p1 = p1;
 		} else {
 			if (nr == MAX_RUNS)
 				break;
-			runs[nr++] = (struct run){ p, p + ZIO_PAGE, g->o, ooff, 0 };
+			runs[nr++] = (struct run){ p0, p1, g->o, ooff, 0 };
 		}
-		*alias_bytes += ZIO_PAGE;
+		*alias_bytes += p1 - p0;
 	}
 	return nr;
 }
@@ -228,7 +244,7 @@ static int add_pin(struct zio_origin **pins, int *np, struct zio_origin *o)
 			return 0;
 	if (*np == MAX_PINS)
 		return -1;
-	o->pins++;
+	zio_pin(o);
 	pins[(*np)++] = o;
 	return 0;
 }

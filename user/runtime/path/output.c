@@ -45,7 +45,7 @@ static int pin(struct out *o, struct zio_origin *org)
 			return 0;
 	if (o->npins == OUT_PINS)
 		return -1;
-	org->pins++;
+	zio_pin(org);
 	o->pins[o->npins++] = org;
 	return 0;
 }

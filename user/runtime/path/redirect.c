@@ -111,7 +111,7 @@ ZIO_HIDDEN void zio_redirect_end(struct zio_redirect *rd, ssize_t n)
 		*o = (struct zio_origin){ .id = o->id, .kind = ZIO_ORIGIN_SHADOW, .base = rd->sb,
 					  .len = (uint64_t)n, .shadow_lo = rd->sp, .shadow_hi = used,
 					  .in_site = rd->site, .born_ns = now };
-		o->pins++;   /* ours until the bytes are copied in */
+		zio_pin(o);   /* ours until the bytes are copied in */
 		/* what the input did not reach is spare again (still populated) */
 		if (used < rd->sp + rd->span)
 			zio_extents_add(&zio.spare, used, rd->sp + rd->span);
@@ -168,7 +168,7 @@ ZIO_HIDDEN void zio_redirect_end(struct zio_redirect *rd, ssize_t n)
 
 	zio_lock();
 	if (o) {
-		o->pins--;
+		zio_pin_drop(o);
 		zio_origin_put_if_unused(&zio.ix, o);
 	} else {
 		zio_extents_add(&zio.spare, rd->sp, rd->sp + rd->span);

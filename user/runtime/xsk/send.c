@@ -46,7 +46,7 @@ static int resolve(const struct msghdr *msg, struct xs_segment *seg)
 				goto fail;
 			if (o && zs[j].type == ZIO_R_ALIAS && o->kind == ZIO_ORIGIN_UMEM &&
 			    zio_origin_covers(o, zs[j].ooff, zs[j].len)) {
-				o->pins++;
+				zio_pin(o);
 				seg[n++] = (struct xs_segment){
 					.p = (const void *)zs[j].addr, .len = (uint32_t)zs[j].len, .o = o,
 					.umem_off = (uint64_t)(zio_origin_addr(o, zs[j].ooff) -
@@ -66,7 +66,7 @@ static int resolve(const struct msghdr *msg, struct xs_segment *seg)
 fail:
 	for (int j = 0; j < n; j++)
 		if (seg[j].o) {
-			seg[j].o->pins--;
+			zio_pin_drop(seg[j].o);
 			zio_origin_put_if_unused(&zio.ix, seg[j].o);
 		}
 	if (regions)

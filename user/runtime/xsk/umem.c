@@ -202,7 +202,7 @@ ZIO_HIDDEN void xs_dgram_free(struct xs_dgram *d)
 
 			if (!o)
 				continue;
-			o->pins--;
+			zio_pin_drop(o);
 			zio_origin_put_if_unused(&zio.ix, o);
 		}
 		zio_unlock();
@@ -229,7 +229,7 @@ ZIO_HIDDEN struct zio_origin *xs_run_origin(struct xs_dgram *d, int i)
 		o->len = r->len;
 		o->cookie = ((uint64_t)r->slot << 8) | r->nslots;
 		o->born_ns = zio_now_ns();
-		o->pins = 1;
+		zio_pin(o);
 		ages_push(o);
 	}
 	zio_unlock();
