@@ -76,7 +76,8 @@ UNIT_LIB_OBJS := $(OUT)/lib/mech/index.o $(OUT)/lib/mech/tree.o $(OUT)/lib/base/
 	$(OUT)/lib/base/options.o $(OUT)/lib/base/real.o $(OUT)/lib/base/faultinject.o \
 	$(OUT)/lib/mech/policy.o $(OUT)/lib/mech/stats.o $(OUT)/lib/xsk/pkt.o
 
-all: $(OUT)/libzio.so $(OUT)/zio-run $(OUT)/zio-trace $(OUT)/zio-stat $(TOOL_BINS) $(PROG_BINS)
+all: $(OUT)/libzio.so $(OUT)/zio-run $(OUT)/zio-trace $(OUT)/zio-stat $(TOOL_BINS) $(PROG_BINS) \
+	$(OUT)/tools/libideal.so
 
 # ---------------------------------------------------------------- deps
 DEB_PKGS := clang llvm libbpf-dev bpftool libxdp-dev xdp-tools \
@@ -166,6 +167,12 @@ $(OUT)/%.skel.h: $(OUT)/%.bpf.o
 $(OUT)/tools/%: tools/%.c $(wildcard include/*.h tools/*.h) | $(OUT)/tools
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -pthread $< -o $@ -lm
+
+# The ideal elision, a preload that measures a row's limit (bench-apps).
+$(OUT)/tools/libideal.so: tools/ideal/ideal.c | $(OUT)/tools
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -fPIC -shared -fvisibility=hidden \
+		-fno-tree-loop-distribute-patterns -pthread $< -o $@ -ldl
 
 $(OUT)/tests/progs/%: tests/progs/%.c $(wildcard tests/progs/*.h) tools/loadconn.h | $(OUT)/tests/progs
 	$(call msg,CC,$@)

@@ -19,7 +19,11 @@
 #   - the share of the plain server's CPU in user-space copies (perf
 #     record, cpu-clock, symbols memcpy/memmove), the limit it implies
 #     (1 / (1 - share): the same program with those copies gone), and
-#     zio's gain in server CPU per operation as a fraction of it.
+#     zio's gain in server CPU per operation as a fraction of it;
+#   - on the echo rows and Redis GET, the same program with its large
+#     copies really gone: the server under tools/libideal.so (copies
+#     recorded, not made; outputs send their sources), interleaved with
+#     the others, and zio's gain as a fraction of that measured limit.
 # Rows: echo-k0 .. echo-k4 (the reference: tools/echo, pooled 512 KiB
 # messages, k copies), redis-set, redis-get, redis-ycsb-a (16 KiB and
 # 256 KiB, AOF appendfsync always), memcached-set, memcached-get,
@@ -37,7 +41,7 @@ BL_NAME=bench-apps
 # shellcheck source=tools/bench-lib.sh
 . "$HERE/bench-lib.sh"
 
-[ $# -ge 1 ] || { sed -n '4,33p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+[ $# -ge 1 ] || { sed -n '4,36p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 BUILD=$(cd "$1" && pwd)
 shift
 bl_init "$BUILD"
@@ -48,7 +52,7 @@ OUT=$BUILD/bench
 TSV=$OUT/apps.tsv
 RAW=$OUT/apps-runs.tsv
 ZT=$BUILD/zio-trace
-for t in tools/echo tools/redisload tests/progs/mcload tests/progs/httpload; do
+for t in tools/echo tools/redisload tools/libideal.so tests/progs/mcload tests/progs/httpload; do
 	[ -x "$BUILD/$t" ] || bl_die "$BUILD/$t is missing; run 'make' first"
 done
 for c in redis-server memcached nginx icecast2 perf gnuplot; do
@@ -67,6 +71,7 @@ srv_start() {  # VARIANT PORT LOG CMD... — plain, zio or trace
 	case $v in
 	plain) setsid "$@" >"$log" 2>&1 & ;;
 	zio) setsid "$BL_RUN" --stats -- "$@" >"$log" 2>&1 & ;;
+	ideal) setsid env LD_PRELOAD="$BUILD/tools/libideal.so" "$@" >"$log" 2>&1 & ;;
 	esac
 	SRV=$!
 	BL_PID[srv]=$SRV
@@ -107,13 +112,19 @@ bl_on_cleanup srv_stop
 # part: the trace starts a new table there), a unit, and the paper's
 # numbers.
 LOAD_HOOK=: LOAD_MARK=:
-declare -A ROW_START ROW_LOAD ROW_UNIT ROW_PARAMS ROW_SEED ROW_PREP
+declare -A ROW_START ROW_LOAD ROW_UNIT ROW_PARAMS ROW_SEED ROW_PREP ROW_IDEAL
 ROWS=()
 row() { # NAME START LOAD UNIT PARAMS SEED(app/io or -) [PREP]
 	ROWS+=("$1")
 	ROW_START[$1]=$2 ROW_LOAD[$1]=$3 ROW_UNIT[$1]=$4 ROW_PARAMS[$1]=$5 ROW_SEED[$1]=$6
-	ROW_PREP[$1]=${7:-}
+	ROW_PREP[$1]=${7:-} ROW_IDEAL[$1]=
 }
+# Rows also run under tools/libideal.so (the program with its large
+# copies gone, sent from their sources: the limit measured, not inferred
+# from perf).  Only rows whose load checks every byte it gets back and
+# whose server never reads a copy's destination nor writes its source
+# itself (tools/ideal/ideal.c): the echo rows and Redis GET.
+ideal_row() { ROW_IDEAL[$1]=1; }
 
 # echo: pooled 512 KiB messages through k copies (the reference)
 ECHO_K=0
@@ -243,6 +254,7 @@ ic_load() {
 for k in 0 1 2 3 4; do
 	row "echo-k$k" echo_start echo_load msgs/s "size=512K copies=$k mode=pooled conns=4" - \
 		"ECHO_K=$k"
+	[ "$k" = 0 ] || ideal_row "echo-k$k"
 done
 SIZES="16K 256K"
 bl_quick && SIZES=256K
@@ -251,6 +263,7 @@ for sz in $SIZES; do
 		"REDIS_SIZE=$sz REDIS_W=set REDIS_AOF=no REDIS_P=1"
 	row "redis-get-$sz" redis_start redis_load ops/s "size=$sz pipeline=1 conns=4" 2/1 \
 		"REDIS_SIZE=$sz REDIS_W=get REDIS_AOF=no REDIS_P=1"
+	ideal_row "redis-get-$sz"
 	row "redis-ycsb-a-$sz" redis_start redis_load ops/s \
 		"size=$sz zipf=0.99 aof=always pipeline=1 conns=4" - \
 		"REDIS_SIZE=$sz REDIS_W=a REDIS_AOF=yes REDIS_P=1"
@@ -394,6 +407,7 @@ do_row() {
 	for ((i = 1; i <= RUNS; i++)); do
 		if ((i % 2)); then measure_run "$r" plain "$i"; measure_run "$r" zio "$i"
 		else measure_run "$r" zio "$i"; measure_run "$r" plain "$i"; fi
+		[ -z "${ROW_IDEAL[$r]}" ] || measure_run "$r" ideal "$i"
 	done
 	share=$(perf_share "$r")
 	pm=$(awk -v r="$r" '$1 == r && $2 == "plain" { print $4 }' "$RAW" | median)
@@ -409,20 +423,31 @@ do_row() {
 	limit=$(awk -v s="$share" 'BEGIN { printf "%.3f", s < 1 ? 1 / (1 - s) : 99 }')
 	gain=$(awk -v c="$cpur" -v l="$limit" 'BEGIN { if (l > 1.005) printf "%.2f", (c - 1) / (l - 1);
 		else print "-" }')
+	ic=- ilimit=- ici=- igain=-
+	if [ -n "${ROW_IDEAL[$r]}" ]; then
+		ic=$(awk -v r="$r" '$1 == r && $2 == "ideal" { print $5 }' "$RAW" | median)
+		read -r ilimit ilo ihi <<<"$(awk -v r="$r" '$1 == r { v[$2 "," $3] = $5 } END {
+			for (k in v) { split(k, p, ","); if (p[1] == "ideal") print v["plain," p[2]] / v[k] } }' \
+			"$RAW" | bootstrap)"
+		ici="[$ilo,$ihi]"
+		igain=$(awk -v c="$cpur" -v l="$ilimit" 'BEGIN { if (l > 1.005) printf "%.2f", (c - 1) / (l - 1);
+			else print "-" }')
+	fi
 	note=""
 	awk -v a="$rlo" -v b="$rhi" 'BEGIN { exit !(a <= 1 && b >= 1) }' && note="rate within noise"
 	awk -v a="$clo" -v b="$chi" 'BEGIN { exit !(a <= 1 && b >= 1) }' &&
 		note="${note:+$note, }cpu within noise"
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
 		"${r%%-*}" "${r#*-}" "${ROW_PARAMS[$r]// /,}" "$tas" "$tis" "$tap" "$tip" "$pm" "$zm" \
 		"$ratio" "${ROW_UNIT[$r]}" "$pc" "$zc" "$cpur" "$share" "$limit" "$gain" \
-		"[$rlo,$rhi]" "[$clo,$chi]" "${ROW_SEED[$r]}" "$RUNS" "${note:--}" >>"$TSV"
+		"[$rlo,$rhi]" "[$clo,$chi]" "${ROW_SEED[$r]}" "$RUNS" "${note:--}" \
+		"$ic" "$ilimit" "$ici" "$igain" >>"$TSV"
 }
 
 # ---------------------------------------------------------------- table
 
 mkdir -p "$OUT"
-printf 'app\top\tparams\tapp_sites\tio_sites\tapp_copies_per_op\tio_copies_per_op\tplain\tzio\tratio\tunit\tplain_cpu_us\tzio_cpu_us\tcpu_ratio\tcopy_share\tlimit\tgain_of_limit\tratio_ci95\tcpu_ratio_ci95\tseed_app_io\truns\tnote\n' >"$TSV"
+printf 'app\top\tparams\tapp_sites\tio_sites\tapp_copies_per_op\tio_copies_per_op\tplain\tzio\tratio\tunit\tplain_cpu_us\tzio_cpu_us\tcpu_ratio\tcopy_share\tlimit\tgain_of_limit\tratio_ci95\tcpu_ratio_ci95\tseed_app_io\truns\tnote\tideal_cpu_us\tideal_limit\tideal_limit_ci95\tgain_of_ideal\n' >"$TSV"
 printf 'row\tvariant\trun\trate\tcpu_us_per_op\n' >"$RAW"
 for r in "${ROWS[@]}"; do
 	wanted "$r" || continue
@@ -436,12 +461,15 @@ done
 	echo "of 1 KiB and more; the zIO paper's numbers in brackets).  Medians of interleaved runs;"
 	echo "ratios with 95% bootstrap intervals; CPU is the server's, all its threads, per operation;"
 	echo "copy share: the plain server's CPU in memcpy/memmove (perf), limit = 1/(1-share),"
-	echo "gain = (cpu ratio - 1) / (limit - 1)."
+	echo "gain = (cpu ratio - 1) / (limit - 1).  Ideal: the server under tools/libideal.so, its"
+	echo "large copies gone and their sources sent (the limit measured: plain CPU over ideal CPU),"
+	echo "on the rows where that preload is exact; gain of ideal = (cpu ratio - 1) / (ideal limit - 1)."
 	echo
-	echo "| app | op | params | sites app/io [paper] | copies/op app/io | plain | zio | ratio (95% CI) | CPU us/op plain | zio | CPU ratio (95% CI) | copy share | limit | gain of limit | note |"
-	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
-	tail -n +2 "$TSV" | awk -F'\t' '{ printf "| %s | %s | %s | %s/%s [%s] | %s/%s | %s | %s %s | %s %s | %s | %s | %s %s | %s | %s | %s | %s |\n",
-		$1, $2, $3, $4, $5, $20, $6, $7, $8, $9, $11, $10, $18, $12, $13, $14, $19, $15, $16, $17, $22 }'
+	echo "| app | op | params | sites app/io [paper] | copies/op app/io | plain | zio | ratio (95% CI) | CPU us/op plain | zio | CPU ratio (95% CI) | copy share | limit | gain of limit | CPU us/op ideal | ideal limit (95% CI) | gain of ideal | note |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+	tail -n +2 "$TSV" | awk -F'\t' '{ printf "| %s | %s | %s | %s/%s [%s] | %s/%s | %s | %s %s | %s %s | %s | %s | %s %s | %s | %s | %s | %s | %s %s | %s | %s |\n",
+		$1, $2, $3, $4, $5, $20, $6, $7, $8, $9, $11, $10, $18, $12, $13, $14, $19, $15, $16, $17,
+		$23, $24, ($25 == "-" ? "" : $25), $26, $22 }'
 } >"$OUT/apps.md"
 
 # absolute throughput, plain and zio, with the runs' range; echo against k
