@@ -674,16 +674,17 @@ static void mode_rx_whole(void)
  * else then uses the memory (stores, calloc, a plain copy, an input, a
  * child) sees its own bytes.  The peer checks every byte sent.
  */
-static void mode_vacant(void)
+/*
+ * Replies from one recycled heap block: `replies` times, receive into in,
+ * copy it into a block of n + shift + 64 bytes at offset 32 (plus shift
+ * on odd replies), send it to a checking reader, free the block.
+ */
+static void recycled_replies(unsigned char *in, size_t n, int replies, size_t shift)
 {
-	const size_t n = 256 * KB;
-	const int replies = 24;
-	unsigned char *in = xmalloc(n), *plain = xmalloc(n), *b;
-	unsigned char *first = NULL;
-	int sv[2], st, same = 0;
+	unsigned char *b, *first = NULL;
+	int sv[2], same = 0;
 	pthread_t t;
 	struct sink s;
-	pid_t pid;
 
 	/* from the heap, as jemalloc's large classes are: free keeps it */
 	CHECK(mallopt(M_MMAP_THRESHOLD, 64 << 20) == 1, "mallopt");
@@ -692,19 +693,33 @@ static void mode_vacant(void)
 	s = (struct sink){ sv[1], n, replies, 0 };
 	pthread_create(&t, NULL, sink_thread, &s);
 	for (int r = 0; r < replies; r++) {
+		size_t at = 32 + (r % 2) * shift;
+
 		receive(in, n, (unsigned)r);
-		b = xmalloc(n + 64);
+		b = xmalloc(n + shift + 64);
 		if (!first)
 			first = b;
 		same += b == first;
-		memcpy(b + 32, in, n);
-		send_all(sv[0], b + 32, n);
+		memcpy(b + at, in, n);
+		send_all(sv[0], b + at, n);
 		free(b);
 	}
 	pthread_join(t, NULL);
 	CHECK(s.bad == 0, "receiver saw wrong bytes in reply %ld", s.bad);
 	CHECK(same > replies / 2, "the allocator gave the buffer back %d times of %d", same,
 	      replies);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+static void mode_vacant(void)
+{
+	const size_t n = 256 * KB;
+	unsigned char *in = xmalloc(n), *plain = xmalloc(n), *b;
+	int st;
+	pid_t pid;
+
+	recycled_replies(in, n, 24, 0);
 	/* the same memory, vacant now, written by the program's own stores */
 	b = xmalloc(n + 64);
 	for (size_t i = 0; i < n; i++)
@@ -756,8 +771,6 @@ static void mode_vacant(void)
 	free(b);
 	free(in);
 	free(plain);
-	close(sv[0]);
-	close(sv[1]);
 }
 
 /*
@@ -770,37 +783,10 @@ static void mode_vacant(void)
  */
 static void mode_edgeflip(void)
 {
-	const size_t n = 256 * KB;
-	const int replies = 24;
-	unsigned char *in = xmalloc(n), *b, *first = NULL;
-	int sv[2], same = 0;
-	pthread_t t;
-	struct sink s;
+	unsigned char *in = xmalloc(256 * KB);
 
-	CHECK(mallopt(M_MMAP_THRESHOLD, 64 << 20) == 1, "mallopt");
-	CHECK(mallopt(M_TRIM_THRESHOLD, 256 << 20) == 1, "mallopt");
-	CHECK(!socketpair(AF_UNIX, SOCK_STREAM, 0, sv), "socketpair");
-	s = (struct sink){ sv[1], n, replies, 0 };
-	pthread_create(&t, NULL, sink_thread, &s);
-	for (int r = 0; r < replies; r++) {
-		size_t at = 32 + (r % 2) * PG;
-
-		receive(in, n, (unsigned)r);
-		b = xmalloc(n + PG + 64);
-		if (!first)
-			first = b;
-		same += b == first;
-		memcpy(b + at, in, n);
-		send_all(sv[0], b + at, n);
-		free(b);
-	}
-	pthread_join(t, NULL);
-	CHECK(s.bad == 0, "receiver saw wrong bytes in reply %ld", s.bad);
-	CHECK(same > replies / 2, "the allocator gave the buffer back %d times of %d", same,
-	      replies);
+	recycled_replies(in, 256 * KB, 24, PG);
 	free(in);
-	close(sv[0]);
-	close(sv[1]);
 }
 
 static const struct {
