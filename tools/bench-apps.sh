@@ -179,16 +179,21 @@ mc_load() {
 }
 
 # nginx: a buffering proxy in front of httpload's upstream, 256 KiB bodies
+# (started by the row's PREP, in the main shell: trace_row runs in a
+# command substitution, and an upstream started there would outlive the
+# bench, unknown to its cleanup)
 UP=
+nginx_upstream() {
+	[ -z "$UP" ] || return 0
+	UP=$(bl_free_port)
+	"$BUILD/tests/progs/httpload" upstream -p "$UP" >/dev/null 2>&1 &
+	BL_PID[upstream]=$!
+	sleep 0.3
+}
 nginx_start() {
 	local d=$BL_TMP/nginx.$2
 	mkdir -p "$d"
-	if [ -z "$UP" ]; then
-		UP=$(bl_free_port)
-		"$BUILD/tests/progs/httpload" upstream -p "$UP" >/dev/null 2>&1 &
-		BL_PID[upstream]=$!
-		sleep 0.3
-	fi
+	[ -n "$UP" ] || bl_die "nginx: no upstream (the row's PREP starts it)"
 	cat >"$d/nginx.conf" <<EOF
 user root; worker_processes 2; daemon off; master_process on;
 error_log $d/err; pid $d/pid;
@@ -270,7 +275,8 @@ for sz in $SIZES; do
 done
 row memcached-set mc_start mc_load ops/s "size=64K threads=2 conns=4" - "MC_P=set"
 row memcached-get mc_start mc_load ops/s "size=64K threads=2 conns=4" - "MC_P=get"
-row nginx-proxy nginx_start nginx_load req/s "body<=256K proxy_buffering conns=4" -
+row nginx-proxy nginx_start nginx_load req/s "body<=256K proxy_buffering conns=4" - \
+	nginx_upstream
 row icecast-cast8 ic_start ic_load MB/s "listeners=8 source=32MB/s" 0/9
 
 wanted() {
