@@ -98,9 +98,7 @@ static int plan_runs(uintptr_t d, uintptr_t s, uint64_t n, const struct zio_seg 
 		/* the pages p = d + (sa - s) with such an sa */
 		p0 = pg_up(d + (g->addr + t_lo - s));
 		p1 = pg_dn(d + (g->addr + t_hi - s)) + ZIO_PAGE;
-		if (g->addr + t_lo < s)      /* (resolve starts at s: never) */
-			p0 = first;
-		if (p0 < first)
+		if (g->addr + t_lo < s || p0 < first)   /* (resolve starts at s) */
 			p0 = first;
 		if (p1 > end)
 			p1 = end;
@@ -586,30 +584,21 @@ static bool edge_rent_again(uintptr_t pg)
 	return false;
 }
 
-/* Does an alias of the index lie on [a, b)? */
-static bool alias_on(uintptr_t a, uintptr_t b)
-{
-	for (struct zio_region *g = zio_region_first_overlap(&zio.ix, a, b);
-	     g && g->node.start < b; g = zio_region_next(&zio.ix, g))
-		if (g->type == ZIO_R_ALIAS)
-			return true;
-	return false;
-}
-
-/* Only a page with no alias on it is trimmed (nothing to replace there).
- * Returns whether the run is absent now. */
+/* Only a page with no alias on it is trimmed (nothing to replace there):
+ * prepare_dst recorded every alias under the runs as absent, or removed
+ * it, unless it ran out of room for them.  Returns whether the run is
+ * absent now. */
 static bool trim_populated_ends(const struct plan *p, struct run *r)
 {
 	uintptr_t a = r->p0, b = r->p1;
 
-	if (b - a < 3 * ZIO_PAGE)
+	if (b - a < 3 * ZIO_PAGE || p->nabsent == MAX_RUNS)
 		return false;
 	if (!dst_absent(p, a, a + ZIO_PAGE))
 		a += ZIO_PAGE;
 	if (!dst_absent(p, b - ZIO_PAGE, b))
 		b -= ZIO_PAGE;
-	if ((a == r->p0 && b == r->p1) || !dst_absent(p, a, b) ||
-	    (a != r->p0 && alias_on(r->p0, a)) || (b != r->p1 && alias_on(b, r->p1)))
+	if ((a == r->p0 && b == r->p1) || !dst_absent(p, a, b))
 		return false;
 	if ((a != r->p0 && !edge_rent_again(r->p0)) || (b != r->p1 && !edge_rent_again(b)))
 		return false;
